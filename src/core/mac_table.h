@@ -1,0 +1,97 @@
+/*
+ * mac_table.h - the MAC table of every segment of a switch, in one hash table.
+ *
+ * Key: (segment index, MAC): the same MAC in two segments is two entries.
+ * Value: where the MAC lives (a local port or a remote VTEP), whether it is
+ * static (configured, or pushed by the controller: learning never overrides
+ * it and aging never removes it), and when it was last seen.
+ *
+ * The table has a fixed capacity chosen at creation and never grows: a MAC
+ * flood fills it, learning then stops (the caller floods unknown destinations
+ * and counts), and memory stays bounded. Open addressing with linear probing,
+ * at most half full, seeded hash so colliding keys cannot be precomputed.
+ *
+ * One thread writes (the data path that learns); see docs/architecture.md.
+ */
+#ifndef WEFT_CORE_MAC_TABLE_H
+#define WEFT_CORE_MAC_TABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Where a MAC lives, packed in 32 bits: kind in the top bit, index below. */
+#define MAC_DEST_VTEP       0x80000000u
+#define MAC_DEST_INDEX_MASK 0x00ffffffu
+#define MAC_DEST_PORT(i)    ((uint32_t)(i))
+#define MAC_DEST_REMOTE(i)  (MAC_DEST_VTEP | (uint32_t)(i))
+/* Segment indices fit in 16 bits: the key is (segment << 48 | mac). */
+#define MAC_TABLE_MAX_SEGMENTS 65535u
+
+struct mac_entry {
+    uint64_t key;       /* segment << 48 | mac; 0 = empty slot */
+    uint32_t dest;      /* MAC_DEST_PORT(n) or MAC_DEST_REMOTE(n) */
+    uint32_t last_seen; /* seconds, in the caller's clock */
+    uint8_t is_static;
+};
+
+enum mac_learn_result {
+    MAC_LEARN_REFRESHED, /* known at the same place: timestamp updated */
+    MAC_LEARN_NEW,       /* inserted */
+    MAC_LEARN_MOVED,     /* known elsewhere: moved, *old_dest says from where */
+    MAC_LEARN_STATIC,    /* a static entry exists: left as it is */
+    MAC_LEARN_FULL,      /* table at capacity: not learned */
+};
+
+struct mac_table;
+
+/* Creates a table for up to capacity entries (1 .. 1<<28). NULL on bad size or ENOMEM. */
+struct mac_table *mac_table_create(uint32_t capacity);
+void mac_table_destroy(struct mac_table *table);
+
+static inline uint64_t mac_table_key(uint32_t segment, uint64_t mac)
+{
+    return (uint64_t)segment << 48 | mac;
+}
+
+/* The entry for (segment, mac) or NULL. The pointer is valid until the next write. */
+const struct mac_entry *mac_table_lookup(const struct mac_table *table, uint32_t segment,
+                                         uint64_t mac);
+/* Learns mac at dest: see enum mac_learn_result. *old_dest is set on MAC_LEARN_MOVED. */
+enum mac_learn_result mac_table_learn(struct mac_table *table, uint32_t segment, uint64_t mac,
+                                      uint32_t dest, uint32_t now, uint32_t *old_dest);
+/* Adds or replaces a static entry (replacing a learned one). Returns 0, ENOSPC when full,
+ * EINVAL for a zero or multicast MAC. *replaced (may be NULL) gets the old learned dest,
+ * or UINT32_MAX if there was no learned entry. */
+int mac_table_add_static(struct mac_table *table, uint32_t segment, uint64_t mac, uint32_t dest,
+                         uint32_t now, uint32_t *replaced);
+/* Removes (segment, mac), static or not; returns true if it was there. */
+bool mac_table_delete(struct mac_table *table, uint32_t segment, uint64_t mac);
+
+/* Called for every entry removed by aging or flushing, before it goes. */
+typedef void mac_table_removed_fn(const struct mac_entry *entry, void *ctx);
+/* Decides, for mac_table_flush(), whether an entry goes. */
+typedef bool mac_table_match_fn(const struct mac_entry *entry, void *ctx);
+
+/* Removes learned entries not seen for max_age seconds; returns how many. */
+uint32_t mac_table_age(struct mac_table *table, uint32_t now, uint32_t max_age,
+                       mac_table_removed_fn *removed, void *ctx);
+/* Removes every entry (static included) for which match() is true; returns how many. */
+uint32_t mac_table_flush(struct mac_table *table, mac_table_match_fn *match, void *match_ctx,
+                         mac_table_removed_fn *removed, void *ctx);
+/* Calls fn for every entry, in table order. */
+void mac_table_foreach(const struct mac_table *table, mac_table_removed_fn *fn, void *ctx);
+
+uint32_t mac_table_count(const struct mac_table *table);
+uint32_t mac_table_capacity(const struct mac_table *table);
+
+static inline uint32_t mac_entry_segment(const struct mac_entry *e)
+{
+    return (uint32_t)(e->key >> 48);
+}
+
+static inline uint64_t mac_entry_mac(const struct mac_entry *e)
+{
+    return e->key & 0xffffffffffffull;
+}
+
+#endif

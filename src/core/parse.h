@@ -1,0 +1,32 @@
+/*
+ * parse.h - bounds-checked parsing of Ethernet frames.
+ *
+ * Walks Ethernet II, up to two VLAN tags (802.1ad S-tag and/or 802.1Q
+ * C-tags), ARP, IPv4 (options, fragments), IPv6 (extension headers skipped,
+ * at most PARSE_IPV6_MAX_EXT of them), TCP, UDP, ICMP and ICMPv6. It fills
+ * pkt->meta (offsets, ethertype, protocol, flow hash) and returns DROP_NONE,
+ * or the reason the frame is malformed. It never reads beyond len.
+ *
+ * Other ethertypes (LLDP, MPLS, ...) are not malformed: a switch carries them
+ * at L2, so they parse with l3_ofs set and nothing deeper.
+ */
+#ifndef WEFT_CORE_PARSE_H
+#define WEFT_CORE_PARSE_H
+
+#include <stdint.h>
+
+#include "core/drop.h"
+#include "core/pkt.h"
+
+#define PARSE_IPV6_MAX_EXT 8
+#define PARSE_MAX_TAGS     2
+
+/* Parses p->data[0..len) and fills p->meta (in_port and segment are left as they are). */
+enum drop_reason frame_parse(struct pkt *p);
+
+/* Flow hash of the parsed frame: the IP addresses, protocol and L4 ports when
+ * the frame is IP, the MAC addresses and ethertype otherwise. Called by
+ * frame_parse(); exposed for tests. */
+uint32_t frame_flow_hash(const struct pkt *p);
+
+#endif

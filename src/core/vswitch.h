@@ -1,0 +1,227 @@
+/*
+ * vswitch.h - the forwarding core: segments, ports, VTEP peers and the
+ * pipeline that moves frames between them.
+ *
+ * Pure: no I/O, no clock, no allocation per packet. Configuration calls
+ * (segments, ports, peers, static MACs) may allocate and are made by the
+ * thread that owns the switch; the per-packet entry points take a batch of
+ * buffers and produce a batch of (buffer, destination) pairs for the I/O layer:
+ *
+ *   port rx ──> vswitch_input_port()  ─┐   parse -> port VLAN -> segment ->
+ *   vtep rx ──> vswitch_input_vxlan() ─┤   port security -> learn -> lookup ->
+ *                                      └─> unicast | flood (clones from the pool)
+ *                                          -> egress: tag/untag | VXLAN encap
+ *
+ * Every frame that goes out is complete: VLAN tags as the egress port wants
+ * them, or the outer IP/UDP/VXLAN headers for the remote VTEP. Every frame
+ * that is not sent is returned to the pool and counted under a drop reason.
+ *
+ * VLANs: a segment may carry a local VLAN id (like OVS's local VLANs on br-int,
+ * or a port group's VLAN on a distributed switch). An access port belongs to one
+ * segment and its guest sends untagged frames (VST); a trunk port carries the
+ * VLANs of its allowed list, each mapped to the segment that has that VLAN,
+ * with an optional native VLAN sent untagged (VGT). Inside the switch frames
+ * are untagged and carry their segment in metadata.
+ */
+#ifndef WEFT_CORE_VSWITCH_H
+#define WEFT_CORE_VSWITCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/drop.h"
+#include "core/mac_table.h"
+#include "core/pkt.h"
+#include "lib/ether.h"
+#include "lib/ip_addr.h"
+
+#define VSWITCH_MAX_PORTS    4096u
+#define PORT_MAX_BINDINGS    8
+#define PORT_DEFAULT_MTU     1500
+#define MAC_DEFAULT_AGE      300
+#define MAC_DEFAULT_CAPACITY (1u << 20)
+
+struct vswitch;
+
+struct vswitch_config {
+    uint32_t max_segments;      /* <= MAC_TABLE_MAX_SEGMENTS */
+    uint32_t mac_capacity;      /* entries in the MAC table, all segments together */
+    uint32_t mac_age_seconds;   /* learned entries unseen this long are removed */
+    struct ip_addr local_vtep4; /* underlay source address for IPv4 peers (zero: none) */
+    struct ip_addr local_vtep6; /* underlay source address for IPv6 peers (zero: none) */
+    uint16_t vxlan_port;        /* UDP destination port, 4789 (8472 for old Linux peers) */
+    uint32_t underlay_mtu;      /* largest outer IP datagram the underlay carries */
+    bool udp_checksum_v4;       /* compute the outer UDP checksum over IPv4 (IPv6 always) */
+};
+
+/* Defaults: 4096 segments, 1M MACs, 300 s aging, port 4789, underlay MTU 1500. */
+void vswitch_config_default(struct vswitch_config *cfg);
+
+/* Creates a switch whose flood copies come from pool, and whose drops go back to it.
+ * Returns NULL on an invalid config (*error gets EINVAL) or ENOMEM. */
+struct vswitch *vswitch_create(const struct vswitch_config *cfg, struct pkt_pool *pool,
+                               int *error);
+void vswitch_destroy(struct vswitch *sw);
+const struct vswitch_config *vswitch_get_config(const struct vswitch *sw);
+
+/* ---- Segments ------------------------------------------------------------ */
+
+enum bum_replication {
+    BUM_HEAD_END,  /* one unicast copy per remote VTEP of the segment */
+    BUM_MULTICAST, /* one copy to the segment's underlay multicast group */
+};
+
+struct segment_config {
+    uint32_t vni;                   /* 1 .. 0xffffff */
+    uint16_t vlan;                  /* local VLAN id for trunk ports, 0 = none */
+    enum bum_replication bum;       /* how broadcast/unknown/multicast leave the host */
+    struct ip_addr mcast_group;     /* BUM_MULTICAST: the group */
+    bool allow_inner_vlan;          /* accept decapsulated frames that carry a VLAN tag */
+};
+
+/* Adds a segment; *segment gets its index. Errors: EINVAL (VNI out of range, VLAN > 4094,
+ * multicast mode without a multicast group), EEXIST (VNI or VLAN already used), ENOSPC. */
+int vswitch_segment_add(struct vswitch *sw, const struct segment_config *cfg, uint32_t *segment);
+/* Removes a segment, its peers and its MAC entries. EBUSY while an access port is on it;
+ * trunk ports simply stop carrying its VLAN. ENOENT if there is no such segment. */
+int vswitch_segment_del(struct vswitch *sw, uint32_t segment);
+/* Finds the segment of a VNI: 0 or ENOENT. */
+int vswitch_segment_find(const struct vswitch *sw, uint32_t vni, uint32_t *segment);
+const struct segment_config *vswitch_segment_get(const struct vswitch *sw, uint32_t segment);
+
+/* ---- Ports --------------------------------------------------------------- */
+
+enum port_vlan_mode {
+    PORT_ACCESS, /* untagged guest; the switch puts it on access_segment */
+    PORT_TRUNK,  /* tagged guest or uplink; allowed_vlans select the segments */
+};
+
+struct port_binding {
+    struct eth_addr mac;
+    struct ip_addr ip; /* zero: any address from this MAC */
+};
+
+struct port_config {
+    bool admin_up;
+    enum port_vlan_mode mode;
+    uint32_t access_segment;      /* PORT_ACCESS */
+    uint8_t allowed_vlans[512];   /* PORT_TRUNK: bitmap of VLANs 1..4094 */
+    uint16_t native_vlan;         /* PORT_TRUNK: untagged frames belong here, 0 = drop them */
+    uint16_t tpid;                /* PORT_TRUNK: 0x8100 (802.1Q) or 0x88a8 (802.1ad) */
+    uint32_t mtu;                 /* largest L3 payload of a frame; tags come on top */
+    bool learning;                /* learn source MACs (many MACs behind one port allowed) */
+    uint32_t mac_limit;           /* most MACs learned on this port, 0 = no limit */
+    bool promiscuous;             /* gets a copy of every frame of its segments */
+    bool port_security;           /* only sources in bindings[] may send */
+    uint32_t n_bindings;
+    struct port_binding bindings[PORT_MAX_BINDINGS];
+};
+
+/* Defaults: up, access, learning on, no limit, MTU 1500, TPID 0x8100. */
+void port_config_default(struct port_config *cfg);
+static inline void port_config_allow_vlan(struct port_config *cfg, uint16_t vlan)
+{
+    cfg->allowed_vlans[vlan / 8] |= (uint8_t)(1u << (vlan % 8));
+}
+static inline bool port_config_vlan_allowed(const struct port_config *cfg, uint16_t vlan)
+{
+    return cfg->allowed_vlans[vlan / 8] & (1u << (vlan % 8));
+}
+
+/* Adds a port; *port gets its id (< VSWITCH_MAX_PORTS). EINVAL with a bad config (no such
+ * access segment, bad TPID, native VLAN not allowed, MTU out of 68..65535, too many
+ * bindings), ENOSPC when every id is used. */
+int vswitch_port_add(struct vswitch *sw, const struct port_config *cfg, uint16_t *port);
+/* Replaces a port's configuration; the MACs learned on it are flushed when its segments
+ * change. Errors as vswitch_port_add(), ENOENT for an unknown port. */
+int vswitch_port_set(struct vswitch *sw, uint16_t port, const struct port_config *cfg);
+/* Removes a port and the MAC entries pointing at it. */
+int vswitch_port_del(struct vswitch *sw, uint16_t port);
+const struct port_config *vswitch_port_get(const struct vswitch *sw, uint16_t port);
+/* MACs currently learned on the port (what the MAC limit counts). */
+uint32_t vswitch_port_mac_count(const struct vswitch *sw, uint16_t port);
+
+/* ---- Remote VTEPs -------------------------------------------------------- */
+
+/* Makes remote a peer of the segment (head-end flooding target, accepted source).
+ * *vtep (may be NULL) gets the VTEP's id. EEXIST if already a peer, EINVAL for a
+ * multicast or zero address, EAFNOSUPPORT without a local address of its family. */
+int vswitch_segment_peer_add(struct vswitch *sw, uint32_t segment, const struct ip_addr *remote,
+                             uint32_t *vtep);
+/* Removes the peer and the segment's MACs learned behind it. ENOENT if not a peer. */
+int vswitch_segment_peer_del(struct vswitch *sw, uint32_t segment, const struct ip_addr *remote);
+/* The peers of a segment: fills up to max ids, returns how many there are. */
+uint32_t vswitch_segment_peers(const struct vswitch *sw, uint32_t segment, uint32_t *vteps,
+                               uint32_t max);
+/* The address of a VTEP id (a peer or a multicast group), or NULL. */
+const struct ip_addr *vswitch_vtep_addr(const struct vswitch *sw, uint32_t vtep);
+/* Looks a VTEP up by address: 0 or ENOENT. */
+int vswitch_vtep_find(const struct vswitch *sw, const struct ip_addr *addr, uint32_t *vtep);
+
+/* ---- MAC table ----------------------------------------------------------- */
+
+/* Adds a static entry: dest is MAC_DEST_PORT(port) or MAC_DEST_REMOTE(vtep), where the
+ * VTEP must be a peer of the segment. Errors: ENOENT (segment, port or peer unknown),
+ * EINVAL (zero or multicast MAC), ENOSPC (table full). */
+int vswitch_mac_add_static(struct vswitch *sw, uint32_t segment, const struct eth_addr *mac,
+                           uint32_t dest, uint32_t now);
+/* Removes an entry, static or learned. ENOENT if absent. */
+int vswitch_mac_del(struct vswitch *sw, uint32_t segment, const struct eth_addr *mac);
+/* Looks an entry up; NULL if absent. Valid until the next change to the switch. */
+const struct mac_entry *vswitch_mac_lookup(const struct vswitch *sw, uint32_t segment,
+                                           const struct eth_addr *mac);
+/* Removes learned entries older than the configured age; returns how many. */
+uint32_t vswitch_age(struct vswitch *sw, uint32_t now);
+/* Calls fn for each entry of the MAC table. */
+void vswitch_mac_foreach(const struct vswitch *sw, mac_table_removed_fn *fn, void *ctx);
+
+/* ---- Counters ------------------------------------------------------------ */
+
+struct vswitch_counters {
+    uint64_t rx_packets, rx_bytes;
+    uint64_t tx_packets, tx_bytes;
+    uint64_t flood_packets; /* of tx: copies made by flooding */
+    uint64_t drops[DROP_REASON_COUNT];
+};
+
+struct vswitch_stats {
+    struct vswitch_counters total; /* rx: every frame in; drops: every drop by reason */
+    uint64_t mac_learned;          /* new entries learned */
+    uint64_t mac_moves;            /* learned entries that moved port<->port or port<->VTEP */
+    uint64_t mac_aged;             /* entries removed by aging */
+    uint64_t mac_table_full;       /* sources not learned because the table was full */
+};
+
+int vswitch_port_counters(const struct vswitch *sw, uint16_t port, struct vswitch_counters *out);
+int vswitch_segment_counters(const struct vswitch *sw, uint32_t segment,
+                             struct vswitch_counters *out);
+/* rx: datagrams from this VTEP, tx: datagrams to it (drops unused). */
+int vswitch_vtep_counters(const struct vswitch *sw, uint32_t vtep, struct vswitch_counters *out);
+void vswitch_get_stats(const struct vswitch *sw, struct vswitch_stats *out);
+
+/* ---- Data path ----------------------------------------------------------- */
+
+/* A destination in a vswitch_tx: a port id, or VSWITCH_DEST_VTEP | VTEP id. */
+#define VSWITCH_DEST_VTEP 0x80000000u
+
+struct vswitch_tx {
+    struct pkt *pkt; /* owned by the caller from now on */
+    uint32_t dest;
+};
+
+struct vswitch_out {
+    struct vswitch_tx *tx; /* caller's array */
+    uint32_t cap;          /* its size; copies beyond it are dropped (DROP_TX_FULL) */
+    uint32_t n;            /* filled by the switch (appended to: reset it per batch) */
+};
+
+/* Frames received on a local port. Each buffer is owned by the switch from the call on:
+ * it ends up in out or back in the pool. now is in seconds (the MAC table's clock). */
+void vswitch_input_port(struct vswitch *sw, uint16_t port, struct pkt **pkts, uint32_t n,
+                        uint32_t now, struct vswitch_out *out);
+/* VXLAN datagrams: each buffer holds the UDP payload (the VXLAN header first) with
+ * meta.outer_src set to the sender's underlay address. */
+void vswitch_input_vxlan(struct vswitch *sw, struct pkt **pkts, uint32_t n, uint32_t now,
+                         struct vswitch_out *out);
+
+#endif
