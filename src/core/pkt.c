@@ -10,9 +10,9 @@
 #include "lib/compiler.h"
 
 struct pkt_pool {
-    struct pkt *pkts;  /* descriptors, indexed by pkt->index */
-    uint8_t *memory;   /* count * buf_size bytes of buffers */
-    uint32_t *free;    /* stack of free indices */
+    struct pkt *pkts; /* descriptors, indexed by pkt->index */
+    uint8_t *memory;  /* count * buf_size bytes of buffers */
+    uint32_t *free;   /* stack of free indices */
     uint32_t n_free;
     uint32_t count;
     uint32_t buf_size; /* PKT_HEADROOM + data room */

@@ -59,8 +59,7 @@ void vswitch_config_default(struct vswitch_config *cfg);
 
 /* Creates a switch whose flood copies come from pool, and whose drops go back to it.
  * Returns NULL on an invalid config (*error gets EINVAL) or ENOMEM. */
-struct vswitch *vswitch_create(const struct vswitch_config *cfg, struct pkt_pool *pool,
-                               int *error);
+struct vswitch *vswitch_create(const struct vswitch_config *cfg, struct pkt_pool *pool, int *error);
 void vswitch_destroy(struct vswitch *sw);
 const struct vswitch_config *vswitch_get_config(const struct vswitch *sw);
 
@@ -72,11 +71,11 @@ enum bum_replication {
 };
 
 struct segment_config {
-    uint32_t vni;                   /* 1 .. 0xffffff */
-    uint16_t vlan;                  /* local VLAN id for trunk ports, 0 = none */
-    enum bum_replication bum;       /* how broadcast/unknown/multicast leave the host */
-    struct ip_addr mcast_group;     /* BUM_MULTICAST: the group */
-    bool allow_inner_vlan;          /* accept decapsulated frames that carry a VLAN tag */
+    uint32_t vni;               /* 1 .. 0xffffff */
+    uint16_t vlan;              /* local VLAN id for trunk ports, 0 = none */
+    enum bum_replication bum;   /* how broadcast/unknown/multicast leave the host */
+    struct ip_addr mcast_group; /* BUM_MULTICAST: the group */
+    bool allow_inner_vlan;      /* accept decapsulated frames that carry a VLAN tag */
 };
 
 /* Adds a segment; *segment gets its index. Errors: EINVAL (VNI out of range, VLAN > 4094,
@@ -104,15 +103,15 @@ struct port_binding {
 struct port_config {
     bool admin_up;
     enum port_vlan_mode mode;
-    uint32_t access_segment;      /* PORT_ACCESS */
-    uint8_t allowed_vlans[512];   /* PORT_TRUNK: bitmap of VLANs 1..4094 */
-    uint16_t native_vlan;         /* PORT_TRUNK: untagged frames belong here, 0 = drop them */
-    uint16_t tpid;                /* PORT_TRUNK: 0x8100 (802.1Q) or 0x88a8 (802.1ad) */
-    uint32_t mtu;                 /* largest L3 payload of a frame; tags come on top */
-    bool learning;                /* learn source MACs (many MACs behind one port allowed) */
-    uint32_t mac_limit;           /* most MACs learned on this port, 0 = no limit */
-    bool promiscuous;             /* gets a copy of every frame of its segments */
-    bool port_security;           /* only sources in bindings[] may send */
+    uint32_t access_segment;    /* PORT_ACCESS */
+    uint8_t allowed_vlans[512]; /* PORT_TRUNK: bitmap of VLANs 1..4094 */
+    uint16_t native_vlan;       /* PORT_TRUNK: untagged frames belong here, 0 = drop them */
+    uint16_t tpid;              /* PORT_TRUNK: 0x8100 (802.1Q) or 0x88a8 (802.1ad) */
+    uint32_t mtu;               /* largest L3 payload of a frame; tags come on top */
+    bool learning;              /* learn source MACs (many MACs behind one port allowed) */
+    uint32_t mac_limit;         /* most MACs learned on this port, 0 = no limit */
+    bool promiscuous;           /* gets a copy of every frame of its segments */
+    bool port_security;         /* only sources in bindings[] may send */
     uint32_t n_bindings;
     struct port_binding bindings[PORT_MAX_BINDINGS];
 };

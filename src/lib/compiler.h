@@ -11,17 +11,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define WEFT_LIKELY(x)   __builtin_expect(!!(x), 1)
-#define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define WEFT_LIKELY(x)     __builtin_expect(!!(x), 1)
+#define WEFT_UNLIKELY(x)   __builtin_expect(!!(x), 0)
 #define WEFT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define WEFT_PREFETCH(p) __builtin_prefetch(p)
+#define WEFT_PREFETCH(p)   __builtin_prefetch(p)
 
-#define WEFT_ASSERT(cond)                                                                          \
-    do {                                                                                           \
-        if (WEFT_UNLIKELY(!(cond))) {                                                              \
-            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
+#define WEFT_ASSERT(cond)                                                                \
+    do {                                                                                 \
+        if (WEFT_UNLIKELY(!(cond))) {                                                    \
+            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                                     \
+        }                                                                                \
     } while (0)
 
 #ifdef NDEBUG

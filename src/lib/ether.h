@@ -12,19 +12,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ETH_ADDR_LEN     6
-#define ETH_HEADER_LEN   14
-#define VLAN_HEADER_LEN  4
-#define ETH_TYPE_IPV4    0x0800
-#define ETH_TYPE_ARP     0x0806
-#define ETH_TYPE_VLAN    0x8100 /* 802.1Q customer tag */
-#define ETH_TYPE_QINQ    0x88a8 /* 802.1ad service tag */
-#define ETH_TYPE_IPV6    0x86dd
-#define VLAN_VID_MASK    0x0fff
-#define VLAN_PCP_SHIFT   13
-#define VLAN_ID_MAX      4094
+#define ETH_ADDR_LEN    6
+#define ETH_HEADER_LEN  14
+#define VLAN_HEADER_LEN 4
+#define ETH_TYPE_IPV4   0x0800
+#define ETH_TYPE_ARP    0x0806
+#define ETH_TYPE_VLAN   0x8100 /* 802.1Q customer tag */
+#define ETH_TYPE_QINQ   0x88a8 /* 802.1ad service tag */
+#define ETH_TYPE_IPV6   0x86dd
+#define VLAN_VID_MASK   0x0fff
+#define VLAN_PCP_SHIFT  13
+#define VLAN_ID_MAX     4094
 /* Length of a printed MAC address, "aa:bb:cc:dd:ee:ff" plus NUL. */
-#define ETH_ADDR_STRLEN  18
+#define ETH_ADDR_STRLEN 18
 
 struct eth_addr {
     uint8_t bytes[ETH_ADDR_LEN];

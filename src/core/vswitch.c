@@ -1,0 +1,1233 @@
+/*
+ * vswitch.c - the forwarding core: configuration of segments, ports and
+ * peers, and the per-packet pipeline (see vswitch.h for the picture).
+ *
+ * Control-path structures (member lists, peer lists) are rebuilt on change so
+ * that the per-packet path only reads flat arrays and hash maps. The switch
+ * is owned by one thread; the data path is also the MAC table's only writer.
+ */
+#include "vswitch.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "core/parse.h"
+#include "core/vxlan.h"
+#include "lib/compiler.h"
+#include "lib/hash.h"
+#include "lib/u64_map.h"
+
+#define VSWITCH_NO_SEGMENT UINT32_MAX
+
+/* A growable list of ids (member ports, promiscuous ports, peer VTEPs). */
+struct id_list {
+    uint32_t *ids;
+    uint32_t n;
+    uint32_t cap;
+};
+
+struct vs_port {
+    bool in_use;
+    struct port_config cfg;
+    uint32_t mac_count; /* learned entries pointing here */
+    struct vswitch_counters ctr;
+};
+
+struct vs_segment {
+    bool in_use;
+    struct segment_config cfg;
+    struct id_list ports;   /* member ports, flood targets */
+    struct id_list promisc; /* promiscuous member ports */
+    struct id_list peers;   /* remote VTEPs */
+    uint32_t mcast_vtep;    /* BUM_MULTICAST: the group's VTEP id */
+    struct vswitch_counters ctr;
+};
+
+struct vs_vtep {
+    uint32_t refs; /* segments using it as a peer or group; 0 = free slot */
+    struct ip_addr addr;
+    struct vxlan_template tmpl;
+    struct vswitch_counters ctr;
+};
+
+struct vswitch {
+    struct vswitch_config cfg;
+    struct pkt_pool *pool;
+    struct mac_table *macs;
+    struct vs_port *ports;   /* VSWITCH_MAX_PORTS */
+    struct vs_segment *segs; /* cfg.max_segments */
+    struct vs_vtep *vteps;   /* n_vteps slots, grown on demand */
+    uint32_t n_vteps;
+    struct u64_map *seg_by_vni;   /* vni -> segment */
+    struct u64_map *vtep_by_addr; /* vtep_addr_key() -> vtep id */
+    struct u64_map *peer_set;     /* peer_key(segment, vtep) -> 1 */
+    uint64_t addr_seed;
+    uint32_t vlan_seg[VLAN_ID_MAX + 1]; /* VLAN -> segment + 1, 0 = none */
+    struct vswitch_stats stats;
+};
+
+/* ---- Small helpers -------------------------------------------------------- */
+
+static int id_list_add(struct id_list *l, uint32_t id)
+{
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? l->cap * 2 : 8;
+        uint32_t *ids = realloc(l->ids, cap * sizeof *ids);
+        if (!ids) {
+            return ENOMEM;
+        }
+        l->ids = ids;
+        l->cap = cap;
+    }
+    l->ids[l->n++] = id;
+    return 0;
+}
+
+static void id_list_remove(struct id_list *l, uint32_t id)
+{
+    for (uint32_t i = 0; i < l->n; i++) {
+        if (l->ids[i] == id) {
+            /* Keep the order: flooding copies go out in configuration order. */
+            memmove(&l->ids[i], &l->ids[i + 1], (l->n - i - 1) * sizeof *l->ids);
+            l->n--;
+            return;
+        }
+    }
+}
+
+static void id_list_free(struct id_list *l)
+{
+    free(l->ids);
+    memset(l, 0, sizeof *l);
+}
+
+static inline uint16_t read_be16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline void write_be16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static uint64_t vtep_addr_key(const struct vswitch *sw, const struct ip_addr *a)
+{
+    /* Never 0 (the map's empty key); lookups compare the full address after. */
+    return hash_words(a->bytes, sizeof a->bytes, sw->addr_seed) | 1;
+}
+
+static uint64_t peer_key(uint32_t segment, uint32_t vtep)
+{
+    return (uint64_t)(segment + 1) << 32 | vtep;
+}
+
+static bool segment_valid(const struct vswitch *sw, uint32_t segment)
+{
+    return segment < sw->cfg.max_segments && sw->segs[segment].in_use;
+}
+
+static bool port_valid(const struct vswitch *sw, uint32_t port)
+{
+    return port < VSWITCH_MAX_PORTS && sw->ports[port].in_use;
+}
+
+static void counters_add_packet(struct vswitch_counters *c, bool rx, uint32_t bytes)
+{
+    if (rx) {
+        c->rx_packets++;
+        c->rx_bytes += bytes;
+    } else {
+        c->tx_packets++;
+        c->tx_bytes += bytes;
+    }
+}
+
+/* ---- Creation ------------------------------------------------------------ */
+
+void vswitch_config_default(struct vswitch_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->max_segments = 4096;
+    cfg->mac_capacity = MAC_DEFAULT_CAPACITY;
+    cfg->mac_age_seconds = MAC_DEFAULT_AGE;
+    cfg->vxlan_port = VXLAN_DEFAULT_PORT;
+    cfg->underlay_mtu = 1500;
+}
+
+struct vswitch *vswitch_create(const struct vswitch_config *cfg, struct pkt_pool *pool, int *error)
+{
+    struct vswitch *sw;
+
+    if (!pool || cfg->max_segments == 0 || cfg->max_segments > MAC_TABLE_MAX_SEGMENTS ||
+        cfg->mac_capacity == 0 || cfg->mac_age_seconds == 0 || cfg->vxlan_port == 0 ||
+        cfg->underlay_mtu < 576 || cfg->underlay_mtu > 65535 ||
+        (!ip_addr_is_zero(&cfg->local_vtep4) && !ip_addr_is_v4(&cfg->local_vtep4)) ||
+        (!ip_addr_is_zero(&cfg->local_vtep6) && ip_addr_is_v4(&cfg->local_vtep6))) {
+        *error = EINVAL;
+        return NULL;
+    }
+    *error = ENOMEM;
+    sw = calloc(1, sizeof *sw);
+    if (!sw) {
+        return NULL;
+    }
+    sw->cfg = *cfg;
+    sw->pool = pool;
+    sw->addr_seed = hash_random_seed();
+    sw->macs = mac_table_create(cfg->mac_capacity);
+    sw->ports = calloc(VSWITCH_MAX_PORTS, sizeof *sw->ports);
+    sw->segs = calloc(cfg->max_segments, sizeof *sw->segs);
+    sw->seg_by_vni = u64_map_create(64);
+    sw->vtep_by_addr = u64_map_create(64);
+    sw->peer_set = u64_map_create(64);
+    if (!sw->macs || !sw->ports || !sw->segs || !sw->seg_by_vni || !sw->vtep_by_addr ||
+        !sw->peer_set) {
+        vswitch_destroy(sw);
+        return NULL;
+    }
+    *error = 0;
+    return sw;
+}
+
+void vswitch_destroy(struct vswitch *sw)
+{
+    if (!sw) {
+        return;
+    }
+    if (sw->segs) {
+        for (uint32_t i = 0; i < sw->cfg.max_segments; i++) {
+            id_list_free(&sw->segs[i].ports);
+            id_list_free(&sw->segs[i].promisc);
+            id_list_free(&sw->segs[i].peers);
+        }
+    }
+    free(sw->segs);
+    free(sw->ports);
+    free(sw->vteps);
+    mac_table_destroy(sw->macs);
+    u64_map_destroy(sw->seg_by_vni);
+    u64_map_destroy(sw->vtep_by_addr);
+    u64_map_destroy(sw->peer_set);
+    free(sw);
+}
+
+const struct vswitch_config *vswitch_get_config(const struct vswitch *sw)
+{
+    return &sw->cfg;
+}
+
+/* ---- MAC bookkeeping ----------------------------------------------------- */
+
+/* Keeps the per-port learned-MAC counts right as entries leave the table. */
+static void mac_entry_gone(const struct mac_entry *e, void *ctx)
+{
+    struct vswitch *sw = ctx;
+
+    if (!e->is_static && !(e->dest & MAC_DEST_VTEP)) {
+        sw->ports[e->dest & MAC_DEST_INDEX_MASK].mac_count--;
+    }
+}
+
+struct mac_match {
+    uint32_t segment; /* VSWITCH_NO_SEGMENT: any */
+    uint32_t dest;    /* UINT32_MAX: any */
+};
+
+static bool mac_entry_matches(const struct mac_entry *e, void *ctx)
+{
+    const struct mac_match *m = ctx;
+    return (m->segment == VSWITCH_NO_SEGMENT || mac_entry_segment(e) == m->segment) &&
+           (m->dest == UINT32_MAX || e->dest == m->dest);
+}
+
+static void vswitch_mac_flush(struct vswitch *sw, uint32_t segment, uint32_t dest)
+{
+    struct mac_match m = {.segment = segment, .dest = dest};
+    mac_table_flush(sw->macs, mac_entry_matches, &m, mac_entry_gone, sw);
+}
+
+/* ---- VTEPs --------------------------------------------------------------- */
+
+static int vtep_lookup(const struct vswitch *sw, const struct ip_addr *addr, uint32_t *vtep)
+{
+    uint32_t id;
+
+    if (u64_map_get(sw->vtep_by_addr, vtep_addr_key(sw, addr), &id) &&
+        ip_addr_equal(&sw->vteps[id].addr, addr)) {
+        *vtep = id;
+        return 0;
+    }
+    return ENOENT;
+}
+
+/* Finds or creates the VTEP for addr and takes a reference on it. */
+static int vtep_get(struct vswitch *sw, const struct ip_addr *addr, uint32_t *vtep)
+{
+    const struct ip_addr *local;
+    uint32_t id;
+    int error;
+
+    if (vtep_lookup(sw, addr, &id) == 0) {
+        sw->vteps[id].refs++;
+        *vtep = id;
+        return 0;
+    }
+    local = ip_addr_is_v4(addr) ? &sw->cfg.local_vtep4 : &sw->cfg.local_vtep6;
+    if (ip_addr_is_zero(local)) {
+        return EAFNOSUPPORT;
+    }
+    for (id = 0; id < sw->n_vteps && sw->vteps[id].refs; id++) {
+    }
+    if (id == sw->n_vteps) {
+        uint32_t n = sw->n_vteps ? sw->n_vteps * 2 : 16;
+        if (n > MAC_DEST_INDEX_MASK + 1) {
+            return ENOSPC;
+        }
+        struct vs_vtep *v = realloc(sw->vteps, n * sizeof *v);
+        if (!v) {
+            return ENOMEM;
+        }
+        memset(v + sw->n_vteps, 0, (n - sw->n_vteps) * sizeof *v);
+        sw->vteps = v;
+        sw->n_vteps = n;
+    }
+    struct vs_vtep *v = &sw->vteps[id];
+    memset(v, 0, sizeof *v);
+    error = vxlan_template_init(&v->tmpl, local, addr, sw->cfg.vxlan_port, sw->cfg.udp_checksum_v4);
+    if (!error) {
+        uint32_t other;
+        /* Two addresses hashing to one key cannot both be VTEPs: refuse the second. */
+        error = u64_map_get(sw->vtep_by_addr, vtep_addr_key(sw, addr), &other)
+                    ? EADDRINUSE
+                    : u64_map_put(sw->vtep_by_addr, vtep_addr_key(sw, addr), id);
+    }
+    if (error) {
+        return error;
+    }
+    v->addr = *addr;
+    v->refs = 1;
+    *vtep = id;
+    return 0;
+}
+
+static void vtep_put(struct vswitch *sw, uint32_t vtep)
+{
+    struct vs_vtep *v = &sw->vteps[vtep];
+
+    WEFT_ASSERT(v->refs > 0);
+    if (--v->refs == 0) {
+        u64_map_del(sw->vtep_by_addr, vtep_addr_key(sw, &v->addr));
+    }
+}
+
+const struct ip_addr *vswitch_vtep_addr(const struct vswitch *sw, uint32_t vtep)
+{
+    return vtep < sw->n_vteps && sw->vteps[vtep].refs ? &sw->vteps[vtep].addr : NULL;
+}
+
+int vswitch_vtep_find(const struct vswitch *sw, const struct ip_addr *addr, uint32_t *vtep)
+{
+    return vtep_lookup(sw, addr, vtep);
+}
+
+int vswitch_vtep_counters(const struct vswitch *sw, uint32_t vtep, struct vswitch_counters *out)
+{
+    if (!vswitch_vtep_addr(sw, vtep)) {
+        return ENOENT;
+    }
+    *out = sw->vteps[vtep].ctr;
+    return 0;
+}
+
+int vswitch_segment_peer_add(struct vswitch *sw, uint32_t segment, const struct ip_addr *remote,
+                             uint32_t *vtep)
+{
+    uint32_t id, one;
+    int error;
+
+    if (!segment_valid(sw, segment)) {
+        return ENOENT;
+    }
+    if (ip_addr_is_zero(remote) || ip_addr_is_multicast(remote)) {
+        return EINVAL;
+    }
+    if (vtep_lookup(sw, remote, &id) == 0 &&
+        u64_map_get(sw->peer_set, peer_key(segment, id), &one)) {
+        return EEXIST;
+    }
+    error = vtep_get(sw, remote, &id);
+    if (error) {
+        return error;
+    }
+    struct vs_segment *seg = &sw->segs[segment];
+    error = id_list_add(&seg->peers, id);
+    if (!error) {
+        error = u64_map_put(sw->peer_set, peer_key(segment, id), 1);
+        if (error) {
+            id_list_remove(&seg->peers, id);
+        }
+    }
+    if (error) {
+        vtep_put(sw, id);
+        return error;
+    }
+    if (vtep) {
+        *vtep = id;
+    }
+    return 0;
+}
+
+static void segment_peer_remove(struct vswitch *sw, uint32_t segment, uint32_t vtep)
+{
+    vswitch_mac_flush(sw, segment, MAC_DEST_REMOTE(vtep));
+    id_list_remove(&sw->segs[segment].peers, vtep);
+    u64_map_del(sw->peer_set, peer_key(segment, vtep));
+    vtep_put(sw, vtep);
+}
+
+int vswitch_segment_peer_del(struct vswitch *sw, uint32_t segment, const struct ip_addr *remote)
+{
+    uint32_t id, one;
+
+    if (!segment_valid(sw, segment) || vtep_lookup(sw, remote, &id) ||
+        !u64_map_get(sw->peer_set, peer_key(segment, id), &one)) {
+        return ENOENT;
+    }
+    segment_peer_remove(sw, segment, id);
+    return 0;
+}
+
+uint32_t vswitch_segment_peers(const struct vswitch *sw, uint32_t segment, uint32_t *vteps,
+                               uint32_t max)
+{
+    if (!segment_valid(sw, segment)) {
+        return 0;
+    }
+    const struct id_list *l = &sw->segs[segment].peers;
+    for (uint32_t i = 0; i < l->n && i < max; i++) {
+        vteps[i] = l->ids[i];
+    }
+    return l->n;
+}
+
+/* ---- Ports and segment membership ---------------------------------------- */
+
+void port_config_default(struct port_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->admin_up = true;
+    cfg->mode = PORT_ACCESS;
+    cfg->tpid = ETH_TYPE_VLAN;
+    cfg->mtu = PORT_DEFAULT_MTU;
+    cfg->learning = true;
+}
+
+/* Calls fn for every segment the port carries. */
+static int port_for_each_segment(struct vswitch *sw, const struct port_config *cfg,
+                                 int (*fn)(struct vs_segment *, uint32_t port, bool promisc),
+                                 uint32_t port)
+{
+    int error = 0;
+
+    if (cfg->mode == PORT_ACCESS) {
+        return fn(&sw->segs[cfg->access_segment], port, cfg->promiscuous);
+    }
+    for (uint32_t vlan = 1; vlan <= VLAN_ID_MAX && !error; vlan++) {
+        if (port_config_vlan_allowed(cfg, (uint16_t)vlan) && sw->vlan_seg[vlan]) {
+            error = fn(&sw->segs[sw->vlan_seg[vlan] - 1], port, cfg->promiscuous);
+        }
+    }
+    return error;
+}
+
+static int segment_member_add(struct vs_segment *seg, uint32_t port, bool promisc)
+{
+    int error = id_list_add(&seg->ports, port);
+
+    if (!error && promisc) {
+        error = id_list_add(&seg->promisc, port);
+        if (error) {
+            id_list_remove(&seg->ports, port);
+        }
+    }
+    return error;
+}
+
+static int segment_member_remove(struct vs_segment *seg, uint32_t port, bool promisc)
+{
+    (void)promisc;
+    id_list_remove(&seg->ports, port);
+    id_list_remove(&seg->promisc, port);
+    return 0;
+}
+
+static int port_config_check(const struct vswitch *sw, const struct port_config *cfg)
+{
+    if (cfg->mtu < 68 || cfg->mtu > 65535 || cfg->n_bindings > PORT_MAX_BINDINGS) {
+        return EINVAL;
+    }
+    if (cfg->mode == PORT_ACCESS) {
+        return segment_valid(sw, cfg->access_segment) ? 0 : EINVAL;
+    }
+    if (cfg->mode != PORT_TRUNK || (cfg->tpid != ETH_TYPE_VLAN && cfg->tpid != ETH_TYPE_QINQ) ||
+        cfg->native_vlan > VLAN_ID_MAX ||
+        (cfg->native_vlan && !port_config_vlan_allowed(cfg, cfg->native_vlan)) ||
+        port_config_vlan_allowed(cfg, 0) || port_config_vlan_allowed(cfg, 4095)) {
+        return EINVAL;
+    }
+    for (uint32_t i = 0; i < cfg->n_bindings; i++) {
+        const uint8_t *mac = cfg->bindings[i].mac.bytes;
+        if (eth_addr_is_multicast(mac) || eth_addr_is_zero(mac)) {
+            return EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int port_attach(struct vswitch *sw, uint16_t id, const struct port_config *cfg)
+{
+    struct vs_port *port = &sw->ports[id];
+    int error;
+
+    port->cfg = *cfg;
+    port->in_use = true;
+    error = port_for_each_segment(sw, cfg, segment_member_add, id);
+    if (error) {
+        port_for_each_segment(sw, cfg, segment_member_remove, id);
+        port->in_use = false;
+    }
+    return error;
+}
+
+int vswitch_port_add(struct vswitch *sw, const struct port_config *cfg, uint16_t *port)
+{
+    uint32_t id;
+    int error = port_config_check(sw, cfg);
+
+    if (error) {
+        return error;
+    }
+    for (id = 0; id < VSWITCH_MAX_PORTS && sw->ports[id].in_use; id++) {
+    }
+    if (id == VSWITCH_MAX_PORTS) {
+        return ENOSPC;
+    }
+    memset(&sw->ports[id], 0, sizeof sw->ports[id]);
+    error = port_attach(sw, (uint16_t)id, cfg);
+    if (!error) {
+        *port = (uint16_t)id;
+    }
+    return error;
+}
+
+static bool port_segments_equal(const struct port_config *a, const struct port_config *b)
+{
+    if (a->mode != b->mode) {
+        return false;
+    }
+    return a->mode == PORT_ACCESS
+               ? a->access_segment == b->access_segment
+               : memcmp(a->allowed_vlans, b->allowed_vlans, sizeof a->allowed_vlans) == 0;
+}
+
+int vswitch_port_set(struct vswitch *sw, uint16_t port, const struct port_config *cfg)
+{
+    if (!port_valid(sw, port)) {
+        return ENOENT;
+    }
+    int error = port_config_check(sw, cfg);
+    if (error) {
+        return error;
+    }
+    struct port_config old = sw->ports[port].cfg;
+    port_for_each_segment(sw, &old, segment_member_remove, port);
+    error = port_attach(sw, port, cfg);
+    if (error) {
+        /* Out of memory half way: put the old membership back as it was. */
+        port_attach(sw, port, &old);
+        return error;
+    }
+    if (!port_segments_equal(&old, cfg)) {
+        vswitch_mac_flush(sw, VSWITCH_NO_SEGMENT, MAC_DEST_PORT(port));
+    }
+    return 0;
+}
+
+int vswitch_port_del(struct vswitch *sw, uint16_t port)
+{
+    if (!port_valid(sw, port)) {
+        return ENOENT;
+    }
+    port_for_each_segment(sw, &sw->ports[port].cfg, segment_member_remove, port);
+    vswitch_mac_flush(sw, VSWITCH_NO_SEGMENT, MAC_DEST_PORT(port));
+    sw->ports[port].in_use = false;
+    return 0;
+}
+
+const struct port_config *vswitch_port_get(const struct vswitch *sw, uint16_t port)
+{
+    return port_valid(sw, port) ? &sw->ports[port].cfg : NULL;
+}
+
+uint32_t vswitch_port_mac_count(const struct vswitch *sw, uint16_t port)
+{
+    return port_valid(sw, port) ? sw->ports[port].mac_count : 0;
+}
+
+int vswitch_port_counters(const struct vswitch *sw, uint16_t port, struct vswitch_counters *out)
+{
+    if (!port_valid(sw, port)) {
+        return ENOENT;
+    }
+    *out = sw->ports[port].ctr;
+    return 0;
+}
+
+/* ---- Segments ------------------------------------------------------------ */
+
+int vswitch_segment_add(struct vswitch *sw, const struct segment_config *cfg, uint32_t *segment)
+{
+    uint32_t id, existing;
+    int error;
+
+    if (cfg->vni == 0 || cfg->vni > VXLAN_VNI_MAX || cfg->vlan > VLAN_ID_MAX ||
+        (cfg->bum != BUM_HEAD_END && cfg->bum != BUM_MULTICAST) ||
+        (cfg->bum == BUM_MULTICAST && !ip_addr_is_multicast(&cfg->mcast_group))) {
+        return EINVAL;
+    }
+    if (u64_map_get(sw->seg_by_vni, cfg->vni, &existing) ||
+        (cfg->vlan && sw->vlan_seg[cfg->vlan])) {
+        return EEXIST;
+    }
+    for (id = 0; id < sw->cfg.max_segments && sw->segs[id].in_use; id++) {
+    }
+    if (id == sw->cfg.max_segments) {
+        return ENOSPC;
+    }
+    struct vs_segment *seg = &sw->segs[id];
+    id_list_free(&seg->ports);
+    id_list_free(&seg->promisc);
+    id_list_free(&seg->peers);
+    memset(seg, 0, sizeof *seg);
+    seg->cfg = *cfg;
+    if (cfg->bum == BUM_MULTICAST) {
+        error = vtep_get(sw, &cfg->mcast_group, &seg->mcast_vtep);
+        if (error) {
+            return error;
+        }
+    }
+    error = u64_map_put(sw->seg_by_vni, cfg->vni, id);
+    if (error) {
+        if (cfg->bum == BUM_MULTICAST) {
+            vtep_put(sw, seg->mcast_vtep);
+        }
+        return error;
+    }
+    seg->in_use = true;
+    if (cfg->vlan) {
+        sw->vlan_seg[cfg->vlan] = id + 1;
+        /* Trunks that already allow this VLAN start carrying the new segment. */
+        for (uint32_t p = 0; p < VSWITCH_MAX_PORTS; p++) {
+            const struct vs_port *port = &sw->ports[p];
+            if (port->in_use && port->cfg.mode == PORT_TRUNK &&
+                port_config_vlan_allowed(&port->cfg, cfg->vlan)) {
+                segment_member_add(seg, p, port->cfg.promiscuous);
+            }
+        }
+    }
+    *segment = id;
+    return 0;
+}
+
+int vswitch_segment_del(struct vswitch *sw, uint32_t segment)
+{
+    if (!segment_valid(sw, segment)) {
+        return ENOENT;
+    }
+    for (uint32_t p = 0; p < VSWITCH_MAX_PORTS; p++) {
+        const struct vs_port *port = &sw->ports[p];
+        if (port->in_use && port->cfg.mode == PORT_ACCESS && port->cfg.access_segment == segment) {
+            return EBUSY;
+        }
+    }
+    struct vs_segment *seg = &sw->segs[segment];
+    while (seg->peers.n) {
+        segment_peer_remove(sw, segment, seg->peers.ids[seg->peers.n - 1]);
+    }
+    vswitch_mac_flush(sw, segment, UINT32_MAX);
+    if (seg->cfg.bum == BUM_MULTICAST) {
+        vtep_put(sw, seg->mcast_vtep);
+    }
+    if (seg->cfg.vlan) {
+        sw->vlan_seg[seg->cfg.vlan] = 0;
+    }
+    u64_map_del(sw->seg_by_vni, seg->cfg.vni);
+    id_list_free(&seg->ports);
+    id_list_free(&seg->promisc);
+    id_list_free(&seg->peers);
+    seg->in_use = false;
+    return 0;
+}
+
+int vswitch_segment_find(const struct vswitch *sw, uint32_t vni, uint32_t *segment)
+{
+    return u64_map_get(sw->seg_by_vni, vni, segment) ? 0 : ENOENT;
+}
+
+const struct segment_config *vswitch_segment_get(const struct vswitch *sw, uint32_t segment)
+{
+    return segment_valid(sw, segment) ? &sw->segs[segment].cfg : NULL;
+}
+
+int vswitch_segment_counters(const struct vswitch *sw, uint32_t segment,
+                             struct vswitch_counters *out)
+{
+    if (!segment_valid(sw, segment)) {
+        return ENOENT;
+    }
+    *out = sw->segs[segment].ctr;
+    return 0;
+}
+
+void vswitch_get_stats(const struct vswitch *sw, struct vswitch_stats *out)
+{
+    *out = sw->stats;
+}
+
+/* ---- MAC table API --------------------------------------------------------- */
+
+int vswitch_mac_add_static(struct vswitch *sw, uint32_t segment, const struct eth_addr *mac,
+                           uint32_t dest, uint32_t now)
+{
+    uint32_t replaced, one;
+    int error;
+
+    if (!segment_valid(sw, segment)) {
+        return ENOENT;
+    }
+    if (dest & MAC_DEST_VTEP) {
+        if (!u64_map_get(sw->peer_set, peer_key(segment, dest & MAC_DEST_INDEX_MASK), &one)) {
+            return ENOENT;
+        }
+    } else if (!port_valid(sw, dest)) {
+        return ENOENT;
+    }
+    error =
+        mac_table_add_static(sw->macs, segment, eth_addr_to_u64(mac->bytes), dest, now, &replaced);
+    if (!error && replaced != UINT32_MAX && !(replaced & MAC_DEST_VTEP)) {
+        sw->ports[replaced].mac_count--;
+    }
+    return error;
+}
+
+int vswitch_mac_del(struct vswitch *sw, uint32_t segment, const struct eth_addr *mac)
+{
+    const struct mac_entry *e = vswitch_mac_lookup(sw, segment, mac);
+
+    if (!e) {
+        return ENOENT;
+    }
+    mac_entry_gone(e, sw);
+    mac_table_delete(sw->macs, segment, eth_addr_to_u64(mac->bytes));
+    return 0;
+}
+
+const struct mac_entry *vswitch_mac_lookup(const struct vswitch *sw, uint32_t segment,
+                                           const struct eth_addr *mac)
+{
+    return mac_table_lookup(sw->macs, segment, eth_addr_to_u64(mac->bytes));
+}
+
+uint32_t vswitch_age(struct vswitch *sw, uint32_t now)
+{
+    uint32_t n = mac_table_age(sw->macs, now, sw->cfg.mac_age_seconds, mac_entry_gone, sw);
+    sw->stats.mac_aged += n;
+    return n;
+}
+
+void vswitch_mac_foreach(const struct vswitch *sw, mac_table_removed_fn *fn, void *ctx)
+{
+    mac_table_foreach(sw->macs, fn, ctx);
+}
+
+/* ---- Data path ------------------------------------------------------------ */
+
+static void drop_pkt(struct vswitch *sw, struct pkt *p, enum drop_reason reason,
+                     struct vswitch_counters *port_ctr, struct vswitch_counters *seg_ctr)
+{
+    sw->stats.total.drops[reason]++;
+    if (port_ctr) {
+        port_ctr->drops[reason]++;
+    }
+    if (seg_ctr) {
+        seg_ctr->drops[reason]++;
+    }
+    pkt_pool_put(sw->pool, p);
+}
+
+static inline bool out_push(struct vswitch_out *out, struct pkt *p, uint32_t dest)
+{
+    if (WEFT_UNLIKELY(out->n == out->cap)) {
+        return false;
+    }
+    out->tx[out->n].pkt = p;
+    out->tx[out->n].dest = dest;
+    out->n++;
+    return true;
+}
+
+static void count_tx(struct vswitch *sw, struct vswitch_counters *dst_ctr, struct vs_segment *seg,
+                     uint32_t bytes, bool flood)
+{
+    counters_add_packet(dst_ctr, false, bytes);
+    counters_add_packet(&seg->ctr, false, bytes);
+    counters_add_packet(&sw->stats.total, false, bytes);
+    if (flood) {
+        dst_ctr->flood_packets++;
+        seg->ctr.flood_packets++;
+        sw->stats.total.flood_packets++;
+    }
+}
+
+/* Sends an (untagged, internal) frame out of a local port, tagging it if needed. */
+static void emit_port(struct vswitch *sw, struct vswitch_out *out, struct pkt *p, uint32_t port_id,
+                      struct vs_segment *seg, bool flood)
+{
+    struct vs_port *port = &sw->ports[port_id];
+    const struct port_config *cfg = &port->cfg;
+    bool tag = cfg->mode == PORT_TRUNK && seg->cfg.vlan != cfg->native_vlan;
+
+    /* Tags still in the frame here are payload to the switch (a QinQ customer tag). */
+    if (WEFT_UNLIKELY(p->len > cfg->mtu + ETH_HEADER_LEN + VLAN_HEADER_LEN * p->meta.n_tags)) {
+        drop_pkt(sw, p, DROP_OVERSIZE, NULL, &seg->ctr);
+        return;
+    }
+    if (WEFT_UNLIKELY(out->n == out->cap)) {
+        drop_pkt(sw, p, DROP_TX_FULL, NULL, &seg->ctr);
+        return;
+    }
+    if (tag) {
+        uint8_t *d = pkt_push(p, VLAN_HEADER_LEN);
+        if (WEFT_UNLIKELY(!d)) {
+            drop_pkt(sw, p, DROP_NO_HEADROOM, NULL, &seg->ctr);
+            return;
+        }
+        memmove(d, d + VLAN_HEADER_LEN, 2 * ETH_ADDR_LEN);
+        write_be16(d + 12, cfg->tpid);
+        write_be16(d + 14, (uint16_t)(p->meta.pcp << VLAN_PCP_SHIFT | seg->cfg.vlan));
+    }
+    out_push(out, p, port_id);
+    count_tx(sw, &port->ctr, seg, p->len, flood);
+}
+
+/* Encapsulates a frame for a remote VTEP (or the segment's multicast group). */
+static void emit_vtep(struct vswitch *sw, struct vswitch_out *out, struct pkt *p, uint32_t vtep_id,
+                      struct vs_segment *seg, bool flood)
+{
+    struct vs_vtep *vtep = &sw->vteps[vtep_id];
+
+    if (WEFT_UNLIKELY(out->n == out->cap)) {
+        drop_pkt(sw, p, DROP_TX_FULL, NULL, &seg->ctr);
+        return;
+    }
+    enum drop_reason reason = vxlan_encap(p, &vtep->tmpl, seg->cfg.vni, sw->cfg.underlay_mtu);
+    if (WEFT_UNLIKELY(reason != DROP_NONE)) {
+        drop_pkt(sw, p, reason, NULL, &seg->ctr);
+        return;
+    }
+    out_push(out, p, VSWITCH_DEST_VTEP | vtep_id);
+    count_tx(sw, &vtep->ctr, seg, p->len, flood);
+}
+
+/* One destination of a frame: a local port, or a VTEP when VSWITCH_DEST_VTEP is set. */
+static void emit(struct vswitch *sw, struct vswitch_out *out, struct pkt *p, uint32_t dest,
+                 struct vs_segment *seg, bool flood)
+{
+    if (dest & VSWITCH_DEST_VTEP) {
+        emit_vtep(sw, out, p, dest & ~VSWITCH_DEST_VTEP, seg, flood);
+    } else {
+        emit_port(sw, out, p, dest, seg, flood);
+    }
+}
+
+/* Sends a copy of p (which stays untouched) to each of dests. */
+static void emit_clones(struct vswitch *sw, struct vswitch_out *out, const struct pkt *p,
+                        const uint32_t *dests, uint32_t n, struct vs_segment *seg, bool flood)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        struct pkt *copy = pkt_pool_clone(sw->pool, p);
+        if (WEFT_UNLIKELY(!copy)) {
+            sw->stats.total.drops[DROP_NO_BUFFER]++;
+            seg->ctr.drops[DROP_NO_BUFFER]++;
+            continue;
+        }
+        emit(sw, out, copy, dests[i], seg, flood);
+    }
+}
+
+/* Destinations of one flood, gathered in stack-sized chunks: a segment wider
+ * than a chunk is sent chunk by chunk, so there is no allocation and no limit. */
+#define FLOOD_CHUNK 64
+
+struct flood_dests {
+    uint32_t ids[FLOOD_CHUNK];
+    uint32_t n;
+    uint32_t sent; /* destinations already served from full chunks */
+};
+
+static void flood_add(struct vswitch *sw, struct vswitch_out *out, const struct pkt *p,
+                      struct vs_segment *seg, struct flood_dests *fd, uint32_t dest)
+{
+    fd->ids[fd->n++] = dest;
+    if (WEFT_UNLIKELY(fd->n == FLOOD_CHUNK)) {
+        emit_clones(sw, out, p, fd->ids, fd->n, seg, true);
+        fd->sent += fd->n;
+        fd->n = 0;
+    }
+}
+
+/* Floods within the segment: every up member port but the ingress one, then,
+ * for frames from a local port only (split horizon), the overlay. The last
+ * destination gets the original buffer; the others get copies. */
+static void flood(struct vswitch *sw, struct vswitch_out *out, struct pkt *p,
+                  struct vs_segment *seg, uint32_t in_port)
+{
+    struct flood_dests fd;
+
+    fd.n = 0;
+    fd.sent = 0;
+    for (uint32_t i = 0; i < seg->ports.n; i++) {
+        uint32_t q = seg->ports.ids[i];
+        if (q != in_port && sw->ports[q].cfg.admin_up) {
+            flood_add(sw, out, p, seg, &fd, q);
+        }
+    }
+    if (in_port != PKT_PORT_OVERLAY) {
+        if (seg->cfg.bum == BUM_MULTICAST) {
+            flood_add(sw, out, p, seg, &fd, VSWITCH_DEST_VTEP | seg->mcast_vtep);
+        } else {
+            for (uint32_t i = 0; i < seg->peers.n; i++) {
+                flood_add(sw, out, p, seg, &fd, VSWITCH_DEST_VTEP | seg->peers.ids[i]);
+            }
+        }
+    }
+    if (fd.n == 0) {
+        if (fd.sent) {
+            pkt_pool_put(sw->pool, p);
+        } else {
+            drop_pkt(sw, p, DROP_NO_DESTINATION, NULL, &seg->ctr);
+        }
+        return;
+    }
+    emit_clones(sw, out, p, fd.ids, fd.n - 1, seg, true);
+    emit(sw, out, p, fd.ids[fd.n - 1], seg, true);
+}
+
+/* Known unicast: copies to the segment's promiscuous ports first, then the original. */
+static void unicast(struct vswitch *sw, struct vswitch_out *out, struct pkt *p,
+                    struct vs_segment *seg, uint32_t in_port, uint32_t dest)
+{
+    for (uint32_t i = 0; WEFT_UNLIKELY(i < seg->promisc.n); i++) {
+        uint32_t q = seg->promisc.ids[i];
+        if (q != in_port && q != dest && sw->ports[q].cfg.admin_up) {
+            emit_clones(sw, out, p, &q, 1, seg, false);
+        }
+    }
+    emit(sw, out, p, dest, seg, false);
+}
+
+/* Looks the destination MAC up and sends the frame on. */
+static void forward(struct vswitch *sw, struct vswitch_out *out, struct pkt *p,
+                    struct vs_segment *seg, uint32_t segment, uint32_t in_port)
+{
+    const uint8_t *dst = p->data;
+
+    if (eth_addr_is_multicast(dst)) {
+        flood(sw, out, p, seg, in_port);
+        return;
+    }
+    const struct mac_entry *e = mac_table_lookup(sw->macs, segment, eth_addr_to_u64(dst));
+    if (!e) {
+        flood(sw, out, p, seg, in_port);
+        return;
+    }
+    if (e->dest & MAC_DEST_VTEP) {
+        if (WEFT_UNLIKELY(in_port == PKT_PORT_OVERLAY)) {
+            drop_pkt(sw, p, DROP_SPLIT_HORIZON, NULL, &seg->ctr);
+            return;
+        }
+        unicast(sw, out, p, seg, in_port, VSWITCH_DEST_VTEP | (e->dest & MAC_DEST_INDEX_MASK));
+        return;
+    }
+    if (WEFT_UNLIKELY(e->dest == in_port)) {
+        drop_pkt(sw, p, DROP_HAIRPIN, in_port == PKT_PORT_OVERLAY ? NULL : &sw->ports[in_port].ctr,
+                 &seg->ctr);
+        return;
+    }
+    if (WEFT_UNLIKELY(!sw->ports[e->dest].cfg.admin_up)) {
+        drop_pkt(sw, p, DROP_PORT_DOWN, NULL, &seg->ctr);
+        return;
+    }
+    unicast(sw, out, p, seg, in_port, e->dest);
+}
+
+/* Learns the source MAC of a frame at dest. Returns DROP_MAC_LIMIT when a
+ * port at its limit would gain a new MAC, DROP_NONE otherwise (a full table
+ * is not a drop: the frame is forwarded and the miss counted). */
+static enum drop_reason learn(struct vswitch *sw, uint32_t segment, uint64_t src, uint32_t dest,
+                              uint32_t now, struct vs_port *port)
+{
+    uint32_t old = 0;
+
+    if (port && port->cfg.mac_limit && port->mac_count >= port->cfg.mac_limit) {
+        const struct mac_entry *e = mac_table_lookup(sw->macs, segment, src);
+        if (!e || (e->dest != dest && !e->is_static)) {
+            return DROP_MAC_LIMIT;
+        }
+    }
+    switch (mac_table_learn(sw->macs, segment, src, dest, now, &old)) {
+    case MAC_LEARN_REFRESHED:
+    case MAC_LEARN_STATIC:
+        break;
+    case MAC_LEARN_NEW:
+        sw->stats.mac_learned++;
+        if (port) {
+            port->mac_count++;
+        }
+        break;
+    case MAC_LEARN_MOVED:
+        sw->stats.mac_moves++;
+        if (!(old & MAC_DEST_VTEP)) {
+            sw->ports[old].mac_count--;
+        }
+        if (port) {
+            port->mac_count++;
+        }
+        break;
+    case MAC_LEARN_FULL:
+        sw->stats.mac_table_full++;
+        break;
+    }
+    return DROP_NONE;
+}
+
+/* Port security: the source MAC must be bound on the port, and an IPv4, ARP
+ * or IPv6 source address must be one bound to that MAC (a binding without an
+ * address allows any). Addresses a host uses before it has one are allowed:
+ * 0.0.0.0 (DHCP, ARP probes, RFC 5227), :: (DAD) and IPv6 link-local. */
+static enum drop_reason port_security_check(const struct port_config *cfg, const struct pkt *p)
+{
+    const uint8_t *d = p->data;
+    const uint8_t *l3 = d + p->meta.l3_ofs;
+    struct ip_addr src;
+    bool mac_bound = false;
+
+    switch (p->meta.eth_type) {
+    case ETH_TYPE_IPV4:
+        ip_addr_set_v4(&src, l3 + 12);
+        break;
+    case ETH_TYPE_ARP:
+        if (memcmp(l3 + 8, d + 6, ETH_ADDR_LEN) != 0) {
+            return DROP_PORT_SECURITY_MAC; /* ARP sender MAC differs from the frame's */
+        }
+        ip_addr_set_v4(&src, l3 + 14);
+        break;
+    case ETH_TYPE_IPV6:
+        ip_addr_set_v6(&src, l3 + 8);
+        if (ip_addr_is_zero(&src) || (src.bytes[0] == 0xfe && (src.bytes[1] & 0xc0) == 0x80)) {
+            src = (struct ip_addr){0};
+        }
+        break;
+    default:
+        src = (struct ip_addr){0};
+        break;
+    }
+    if (ip_addr_is_v4(&src) && !(src.bytes[12] | src.bytes[13] | src.bytes[14] | src.bytes[15])) {
+        src = (struct ip_addr){0};
+    }
+    for (uint32_t i = 0; i < cfg->n_bindings; i++) {
+        const struct port_binding *b = &cfg->bindings[i];
+        if (memcmp(b->mac.bytes, d + 6, ETH_ADDR_LEN) != 0) {
+            continue;
+        }
+        mac_bound = true;
+        if (ip_addr_is_zero(&b->ip) || ip_addr_is_zero(&src) || ip_addr_equal(&b->ip, &src)) {
+            return DROP_NONE;
+        }
+    }
+    return mac_bound ? DROP_PORT_SECURITY_IP : DROP_PORT_SECURITY_MAC;
+}
+
+/* Finds the segment of a frame from a port (VST on access, VGT on trunks) and
+ * says whether its outer tag is to be removed. */
+static enum drop_reason classify(const struct vswitch *sw, const struct port_config *cfg,
+                                 const struct pkt *p, uint32_t *segment, bool *strip)
+{
+    const struct pkt_meta *m = &p->meta;
+
+    if (cfg->mode == PORT_ACCESS) {
+        /* Untagged, or priority-tagged (VID 0, 802.1p only) frames only. */
+        if (m->n_tags && (m->tag_tpid != ETH_TYPE_VLAN || m->vlan != 0)) {
+            return DROP_VLAN_NOT_ALLOWED;
+        }
+        *strip = m->n_tags != 0;
+        *segment = cfg->access_segment;
+        return DROP_NONE;
+    }
+    /* A tag of another TPID than the trunk's is payload to this port. */
+    bool tagged = m->n_tags && m->tag_tpid == cfg->tpid;
+    uint16_t vlan = tagged && m->vlan ? m->vlan : cfg->native_vlan;
+    if (vlan == 0 || vlan > VLAN_ID_MAX || !port_config_vlan_allowed(cfg, vlan)) {
+        return DROP_VLAN_NOT_ALLOWED;
+    }
+    if (!sw->vlan_seg[vlan]) {
+        return DROP_NO_SEGMENT;
+    }
+    *strip = tagged;
+    *segment = sw->vlan_seg[vlan] - 1;
+    return DROP_NONE;
+}
+
+/* Removes the outer tag in place: the MAC addresses move up 4 bytes. */
+static void strip_tag(struct pkt *p)
+{
+    memmove(p->data + VLAN_HEADER_LEN, p->data, 2 * ETH_ADDR_LEN);
+    pkt_pull(p, VLAN_HEADER_LEN);
+    p->meta.l3_ofs -= VLAN_HEADER_LEN;
+    if (p->meta.l4_ofs) {
+        p->meta.l4_ofs -= VLAN_HEADER_LEN;
+    }
+    p->meta.n_tags--;
+}
+
+static void port_input_one(struct vswitch *sw, struct vs_port *port, uint16_t port_id,
+                           struct pkt *p, uint32_t now, struct vswitch_out *out)
+{
+    const struct port_config *cfg = &port->cfg;
+    uint32_t segment;
+    bool strip = false;
+    enum drop_reason reason;
+
+    counters_add_packet(&port->ctr, true, p->len);
+    counters_add_packet(&sw->stats.total, true, p->len);
+    p->meta.in_port = port_id;
+    if (WEFT_UNLIKELY(!cfg->admin_up)) {
+        drop_pkt(sw, p, DROP_PORT_DOWN, &port->ctr, NULL);
+        return;
+    }
+    reason = frame_parse(p);
+    if (WEFT_UNLIKELY(reason != DROP_NONE)) {
+        drop_pkt(sw, p, reason, &port->ctr, NULL);
+        return;
+    }
+    if (WEFT_UNLIKELY(p->len > cfg->mtu + ETH_HEADER_LEN + VLAN_HEADER_LEN * p->meta.n_tags)) {
+        drop_pkt(sw, p, DROP_OVERSIZE, &port->ctr, NULL);
+        return;
+    }
+    const uint8_t *src = p->data + ETH_ADDR_LEN;
+    if (WEFT_UNLIKELY(eth_addr_is_multicast(src) || eth_addr_is_zero(src))) {
+        drop_pkt(sw, p, DROP_SRC_MAC_INVALID, &port->ctr, NULL);
+        return;
+    }
+    reason = classify(sw, cfg, p, &segment, &strip);
+    if (WEFT_UNLIKELY(reason != DROP_NONE)) {
+        drop_pkt(sw, p, reason, &port->ctr, NULL);
+        return;
+    }
+    struct vs_segment *seg = &sw->segs[segment];
+    counters_add_packet(&seg->ctr, true, p->len);
+    if (cfg->port_security) {
+        reason = port_security_check(cfg, p);
+        if (reason != DROP_NONE) {
+            drop_pkt(sw, p, reason, &port->ctr, &seg->ctr);
+            return;
+        }
+    }
+    if (cfg->learning) {
+        reason = learn(sw, segment, eth_addr_to_u64(src), MAC_DEST_PORT(port_id), now, port);
+        if (WEFT_UNLIKELY(reason != DROP_NONE)) {
+            drop_pkt(sw, p, reason, &port->ctr, &seg->ctr);
+            return;
+        }
+    }
+    if (strip) {
+        strip_tag(p);
+    }
+    p->meta.segment = segment;
+    forward(sw, out, p, seg, segment, port_id);
+}
+
+void vswitch_input_port(struct vswitch *sw, uint16_t port_id, struct pkt **pkts, uint32_t n,
+                        uint32_t now, struct vswitch_out *out)
+{
+    if (WEFT_UNLIKELY(!port_valid(sw, port_id))) {
+        for (uint32_t i = 0; i < n; i++) {
+            drop_pkt(sw, pkts[i], DROP_PORT_DOWN, NULL, NULL);
+        }
+        return;
+    }
+    struct vs_port *port = &sw->ports[port_id];
+    for (uint32_t i = 0; i < n; i++) {
+        if (i + 1 < n) {
+            WEFT_PREFETCH(pkts[i + 1]->data);
+        }
+        port_input_one(sw, port, port_id, pkts[i], now, out);
+    }
+}
+
+static void vxlan_input_one(struct vswitch *sw, struct pkt *p, uint32_t now,
+                            struct vswitch_out *out)
+{
+    uint32_t vni, segment, vtep_id, one;
+    enum drop_reason reason;
+
+    counters_add_packet(&sw->stats.total, true, p->len);
+    reason = vxlan_decap(p, &vni);
+    if (WEFT_UNLIKELY(reason != DROP_NONE)) {
+        drop_pkt(sw, p, reason, NULL, NULL);
+        return;
+    }
+    if (WEFT_UNLIKELY(!u64_map_get(sw->seg_by_vni, vni, &segment))) {
+        drop_pkt(sw, p, DROP_VXLAN_UNKNOWN_VNI, NULL, NULL);
+        return;
+    }
+    struct vs_segment *seg = &sw->segs[segment];
+    if (WEFT_UNLIKELY(vtep_lookup(sw, &p->meta.outer_src, &vtep_id) != 0 ||
+                      !u64_map_get(sw->peer_set, peer_key(segment, vtep_id), &one))) {
+        drop_pkt(sw, p, DROP_VXLAN_UNKNOWN_VTEP, NULL, &seg->ctr);
+        return;
+    }
+    counters_add_packet(&sw->vteps[vtep_id].ctr, true, p->len);
+    counters_add_packet(&seg->ctr, true, p->len);
+    reason = frame_parse(p);
+    if (WEFT_UNLIKELY(reason != DROP_NONE)) {
+        drop_pkt(sw, p, reason, NULL, &seg->ctr);
+        return;
+    }
+    if (WEFT_UNLIKELY(p->meta.n_tags && !seg->cfg.allow_inner_vlan)) {
+        drop_pkt(sw, p, DROP_VXLAN_INNER_VLAN, NULL, &seg->ctr);
+        return;
+    }
+    const uint8_t *src = p->data + ETH_ADDR_LEN;
+    if (WEFT_UNLIKELY(eth_addr_is_multicast(src) || eth_addr_is_zero(src))) {
+        drop_pkt(sw, p, DROP_SRC_MAC_INVALID, NULL, &seg->ctr);
+        return;
+    }
+    learn(sw, segment, eth_addr_to_u64(src), MAC_DEST_REMOTE(vtep_id), now, NULL);
+    p->meta.in_port = PKT_PORT_OVERLAY;
+    p->meta.segment = segment;
+    forward(sw, out, p, seg, segment, PKT_PORT_OVERLAY);
+}
+
+void vswitch_input_vxlan(struct vswitch *sw, struct pkt **pkts, uint32_t n, uint32_t now,
+                         struct vswitch_out *out)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (i + 1 < n) {
+            WEFT_PREFETCH(pkts[i + 1]->data);
+        }
+        vxlan_input_one(sw, pkts[i], now, out);
+    }
+}

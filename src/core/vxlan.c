@@ -1,0 +1,134 @@
+/*
+ * vxlan.c - VXLAN encapsulation from a precomputed header template, and
+ * decapsulation of the VXLAN header. See vxlan.h for the wire choices.
+ */
+#include "vxlan.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "lib/checksum.h"
+#include "lib/compiler.h"
+
+#define IP_PROTO_UDP 17
+#define OUTER_TTL    64
+
+static inline void write_be16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static inline uint16_t read_u16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+int vxlan_template_init(struct vxlan_template *t, const struct ip_addr *local,
+                        const struct ip_addr *remote, uint16_t dst_port, bool udp_checksum)
+{
+    bool v4 = ip_addr_is_v4(local);
+
+    if (v4 != ip_addr_is_v4(remote) || ip_addr_is_zero(local) ||
+        (v4 && local->bytes[12] == 0 && local->bytes[13] == 0 && local->bytes[14] == 0 &&
+         local->bytes[15] == 0)) {
+        return EINVAL;
+    }
+    memset(t, 0, sizeof *t);
+    t->ipv6 = !v4;
+    t->udp_checksum = !v4 || udp_checksum;
+    uint8_t *udp;
+    if (v4) {
+        uint8_t *ip = t->header;
+        t->len = VXLAN_OVERHEAD_V4;
+        ip[0] = 0x45;
+        ip[6] = 0x40; /* DF: the switch checks the underlay MTU itself */
+        ip[8] = OUTER_TTL;
+        ip[9] = IP_PROTO_UDP;
+        memcpy(ip + 12, local->bytes + 12, 4);
+        memcpy(ip + 16, remote->bytes + 12, 4);
+        t->ip_sum = csum_partial(ip, IPV4_HEADER_LEN, 0);
+        udp = ip + IPV4_HEADER_LEN;
+        t->pseudo_sum = csum_partial(ip + 12, 8, 0);
+    } else {
+        uint8_t *ip = t->header;
+        t->len = VXLAN_OVERHEAD_V6;
+        ip[0] = 0x60;
+        ip[6] = IP_PROTO_UDP;
+        ip[7] = OUTER_TTL;
+        memcpy(ip + 8, local->bytes, 16);
+        memcpy(ip + 24, remote->bytes, 16);
+        udp = ip + IPV6_HEADER_LEN;
+        t->pseudo_sum = csum_partial(ip + 8, 32, 0);
+    }
+    /* The pseudo-header's protocol word: zero byte, then 17. */
+    uint8_t proto_word[2] = {0, IP_PROTO_UDP};
+    t->pseudo_sum = csum_partial(proto_word, 2, t->pseudo_sum);
+    write_be16(udp + 2, dst_port);
+    udp[UDP_HEADER_LEN] = VXLAN_FLAG_I;
+    return 0;
+}
+
+enum drop_reason vxlan_encap(struct pkt *p, const struct vxlan_template *t, uint32_t vni,
+                             uint32_t underlay_mtu)
+{
+    uint32_t ip_len = p->len + t->len;
+
+    if (WEFT_UNLIKELY(ip_len > underlay_mtu)) {
+        return DROP_UNDERLAY_MTU;
+    }
+    uint8_t *ip = pkt_push(p, t->len);
+    if (WEFT_UNLIKELY(!ip)) {
+        return DROP_NO_HEADROOM;
+    }
+    memcpy(ip, t->header, t->len);
+
+    uint32_t l3_len = t->ipv6 ? IPV6_HEADER_LEN : IPV4_HEADER_LEN;
+    uint8_t *udp = ip + l3_len;
+    uint16_t udp_len = (uint16_t)(ip_len - l3_len);
+    uint8_t *vxlan = udp + UDP_HEADER_LEN;
+
+    if (t->ipv6) {
+        uint32_t label = p->meta.flow_hash & 0xfffff;
+        ip[1] = (uint8_t)(label >> 16);
+        ip[2] = (uint8_t)(label >> 8);
+        ip[3] = (uint8_t)label;
+        write_be16(ip + 4, udp_len);
+    } else {
+        write_be16(ip + 2, (uint16_t)ip_len);
+        uint16_t sum = csum_fold(t->ip_sum + read_u16(ip + 2));
+        memcpy(ip + 10, &sum, sizeof sum);
+    }
+    write_be16(udp, vxlan_source_port(p->meta.flow_hash));
+    write_be16(udp + 4, udp_len);
+    vxlan[4] = (uint8_t)(vni >> 16);
+    vxlan[5] = (uint8_t)(vni >> 8);
+    vxlan[6] = (uint8_t)vni;
+    if (t->udp_checksum) {
+        /* Pseudo-header (addresses, protocol, length) plus the whole UDP datagram. */
+        uint32_t sum = csum_partial(udp, udp_len, t->pseudo_sum + read_u16(udp + 4));
+        uint16_t folded = csum_fold(sum);
+        if (folded == 0) {
+            folded = 0xffff; /* zero means "no checksum" in UDP (RFC 768) */
+        }
+        memcpy(udp + 6, &folded, sizeof folded);
+    }
+    return DROP_NONE;
+}
+
+enum drop_reason vxlan_decap(struct pkt *p, uint32_t *vni)
+{
+    const uint8_t *h = p->data;
+
+    if (WEFT_UNLIKELY(p->len < VXLAN_HEADER_LEN + 14)) {
+        return DROP_VXLAN_TRUNCATED;
+    }
+    if (WEFT_UNLIKELY(!(h[0] & VXLAN_FLAG_I))) {
+        return DROP_VXLAN_BAD_FLAGS;
+    }
+    *vni = (uint32_t)h[4] << 16 | (uint32_t)h[5] << 8 | h[6];
+    pkt_pull(p, VXLAN_HEADER_LEN);
+    return DROP_NONE;
+}
