@@ -767,9 +767,21 @@ static void drop_pkt(struct vswitch *sw, struct pkt *p, enum drop_reason reason,
     pkt_pool_put(sw->pool, p);
 }
 
+/* True when out can take one more frame, flushing it first if the caller allows. */
+static inline bool out_has_room(struct vswitch_out *out)
+{
+    if (WEFT_LIKELY(out->n < out->cap)) {
+        return true;
+    }
+    if (out->flush) {
+        out->flush(out);
+    }
+    return out->n < out->cap;
+}
+
 static inline bool out_push(struct vswitch_out *out, struct pkt *p, uint32_t dest)
 {
-    if (WEFT_UNLIKELY(out->n == out->cap)) {
+    if (WEFT_UNLIKELY(!out_has_room(out))) {
         return false;
     }
     out->tx[out->n].pkt = p;
@@ -804,7 +816,7 @@ static void emit_port(struct vswitch *sw, struct vswitch_out *out, struct pkt *p
         drop_pkt(sw, p, DROP_OVERSIZE, NULL, &seg->ctr);
         return;
     }
-    if (WEFT_UNLIKELY(out->n == out->cap)) {
+    if (WEFT_UNLIKELY(!out_has_room(out))) {
         drop_pkt(sw, p, DROP_TX_FULL, NULL, &seg->ctr);
         return;
     }
@@ -828,7 +840,7 @@ static void emit_vtep(struct vswitch *sw, struct vswitch_out *out, struct pkt *p
 {
     struct vs_vtep *vtep = &sw->vteps[vtep_id];
 
-    if (WEFT_UNLIKELY(out->n == out->cap)) {
+    if (WEFT_UNLIKELY(!out_has_room(out))) {
         drop_pkt(sw, p, DROP_TX_FULL, NULL, &seg->ctr);
         return;
     }

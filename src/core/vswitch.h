@@ -210,8 +210,12 @@ struct vswitch_tx {
 
 struct vswitch_out {
     struct vswitch_tx *tx; /* caller's array */
-    uint32_t cap;          /* its size; copies beyond it are dropped (DROP_TX_FULL) */
+    uint32_t cap;          /* its size */
     uint32_t n;            /* filled by the switch (appended to: reset it per batch) */
+    /* Optional: called when the array is full, to send and release what is in it
+     * and reset n. Without it, frames beyond cap are dropped (DROP_TX_FULL). */
+    void (*flush)(struct vswitch_out *out);
+    void *ctx; /* for flush */
 };
 
 /* Frames received on a local port. Each buffer is owned by the switch from the call on:

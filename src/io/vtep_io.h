@@ -1,0 +1,44 @@
+/*
+ * vtep_io.h - the VTEP's sockets: where VXLAN datagrams enter and leave a host.
+ *
+ * Receive: a UDP socket bound to the host's underlay address and the VXLAN
+ * port; the kernel checks the outer IP/UDP headers and checksums, and
+ * recvmmsg() hands over a burst of VXLAN payloads with their senders.
+ * Send: the core builds the whole outer IP/UDP/VXLAN header (the UDP source
+ * port carries the inner flow's hash for ECMP), so datagrams leave through a
+ * raw IP socket (header included) with sendmmsg(); the kernel routes them and
+ * resolves the next hop on the underlay.
+ */
+#ifndef WEFT_IO_VTEP_IO_H
+#define WEFT_IO_VTEP_IO_H
+
+#include <stdint.h>
+
+#include "core/drop.h"
+#include "core/pkt.h"
+#include "lib/ip_addr.h"
+
+struct vtep_io {
+    int rx_fd; /* UDP, bound to local:port: the event loop waits on it */
+    int tx_fd; /* raw IP, header included */
+    struct ip_addr local;
+    uint16_t port;
+    uint64_t rx_drops[DROP_REASON_COUNT];
+    uint64_t tx_errors;
+};
+
+/* Opens both sockets. Returns 0 or a positive errno with *error_msg set. */
+int vtep_io_open(const struct ip_addr *local, uint16_t port, struct vtep_io **io,
+                 const char **error_msg);
+void vtep_io_close(struct vtep_io *io);
+/* Receives up to max datagrams; each buffer holds the UDP payload and
+ * meta.outer_src the sender. */
+uint32_t vtep_io_rx_burst(struct vtep_io *io, struct pkt_pool *pool, struct pkt **pkts,
+                          uint32_t max);
+/* Sends n encapsulated frames (starting at the outer IP header) to dsts[i]. */
+uint32_t vtep_io_tx_burst(struct vtep_io *io, struct pkt **pkts, const struct ip_addr *const *dsts,
+                          uint32_t n);
+/* Joins or leaves an underlay multicast group on the receive socket. */
+int vtep_io_multicast(struct vtep_io *io, const struct ip_addr *group, bool join);
+
+#endif

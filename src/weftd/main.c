@@ -1,0 +1,403 @@
+/*
+ * weftd - Weft's per-host daemon.
+ *
+ * One weftd runs on every host. It owns the host's ports (TAP devices for
+ * guests, AF_PACKET for existing interfaces, internal ports for the host
+ * itself), its VXLAN tunnel endpoint and its forwarding tables, and moves
+ * frames through the forwarding core in src/core. One thread runs one epoll
+ * loop: the control socket, a one-second timer (MAC aging, retrying missing
+ * devices), signals, and the data path in bursts.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "weft_version.h"
+#include "weftd.h"
+
+#define WEFTD_EXIT_USAGE 2
+#define DEFAULT_DATADIR  "/var/lib/weft"
+#define DEFAULT_SOCKET   "/run/weft/weftd.sock"
+
+static const char weftd_help[] =
+    "Usage: weftd [OPTION]...\n"
+    "\n"
+    "weftd is Weft's per-host daemon, one on every host. It owns the host's ports\n"
+    "(TAP devices for guests, AF_PACKET for existing interfaces such as a\n"
+    "container's veth, internal ports for the host itself), its VXLAN tunnel\n"
+    "endpoint (UDP on the host's underlay address) and its forwarding tables: MAC\n"
+    "learning, VLANs, and VXLAN (RFC 7348) between hosts on different L3 subnets.\n"
+    "It is driven by 'weft' over a unix socket and saves its configuration, so a\n"
+    "restart (even after kill -9) comes back with the same ports and segments.\n"
+    "\n"
+    "Options:\n"
+    "  -n, --name NAME          this host's name (default: the hostname)\n"
+    "  -t, --vtep-ip ADDR       underlay address of the VTEP; give it once per\n"
+    "                           family (one IPv4, one IPv6). Must be configured on\n"
+    "                           an interface of this host\n"
+    "      --vxlan-port PORT    VXLAN UDP port (default 4789; 8472 for old Linux peers)\n"
+    "      --underlay-mtu N     largest outer IP datagram the underlay carries\n"
+    "                           (default 1500; 1550 carries 1500-byte guest frames,\n"
+    "                           labs use 1600). Bigger frames are dropped and counted\n"
+    "                           as underlay_mtu\n"
+    "      --udp-checksum       compute the outer UDP checksum over IPv4 too\n"
+    "                           (IPv6 always has it)\n"
+    "      --mac-age SECONDS    forget learned MACs unseen this long (default 300)\n"
+    "      --mac-capacity N     MAC table size, all segments (default 1048576)\n"
+    "  -d, --datadir DIR        where the configuration is kept (default " DEFAULT_DATADIR ")\n"
+    "  -s, --socket PATH        control socket (default " DEFAULT_SOCKET ")\n"
+    "  -g, --group GROUP        group allowed to use the control socket (default:\n"
+    "                           root only)\n"
+    "      --log-level LEVEL    error, warn, info (default) or debug\n"
+    "      --syslog             log to syslog as well as stderr\n"
+    "  -h, --help               print this help and exit\n"
+    "  -V, --version            print the version and exit\n"
+    "\n"
+    "Stop it with SIGTERM or SIGINT. Exit status: 0 after a clean stop, 1 when\n"
+    "weftd cannot run (the message says why), 2 on a usage error.\n";
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void usage_error(const char *fmt, ...)
+{
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "weftd: ");
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+    }
+    fputs("Try 'weftd --help' for more information.\n", stderr);
+    exit(WEFTD_EXIT_USAGE);
+}
+
+uint32_t weftd_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)ts.tv_sec;
+}
+
+static unsigned long parse_number(const char *text, unsigned long min, unsigned long max,
+                                  const char *option)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) {
+        fprintf(stderr, "weftd: %s takes a number from %lu to %lu, not '%s'\n", option, min, max,
+                text);
+        usage_error(NULL);
+    }
+    return v;
+}
+
+static void parse_options(struct weftd *d, int argc, char **argv, enum log_level *level,
+                          bool *use_syslog)
+{
+    enum { OPT_PORT = 256, OPT_MTU, OPT_CSUM, OPT_AGE, OPT_CAPACITY, OPT_LEVEL, OPT_SYSLOG };
+    static const struct option options[] = {
+        {"name", required_argument, NULL, 'n'},
+        {"vtep-ip", required_argument, NULL, 't'},
+        {"vxlan-port", required_argument, NULL, OPT_PORT},
+        {"underlay-mtu", required_argument, NULL, OPT_MTU},
+        {"udp-checksum", no_argument, NULL, OPT_CSUM},
+        {"mac-age", required_argument, NULL, OPT_AGE},
+        {"mac-capacity", required_argument, NULL, OPT_CAPACITY},
+        {"datadir", required_argument, NULL, 'd'},
+        {"socket", required_argument, NULL, 's'},
+        {"group", required_argument, NULL, 'g'},
+        {"log-level", required_argument, NULL, OPT_LEVEL},
+        {"syslog", no_argument, NULL, OPT_SYSLOG},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "n:t:d:s:g:hV", options, NULL)) != -1) {
+        switch (opt) {
+        case 'n':
+            snprintf(d->name, sizeof d->name, "%s", optarg);
+            break;
+        case 't': {
+            struct ip_addr addr;
+            if (ip_addr_parse(optarg, &addr) || ip_addr_is_zero(&addr) ||
+                ip_addr_is_multicast(&addr)) {
+                usage_error("--vtep-ip: '%s' is not a unicast IPv4 or IPv6 address", optarg);
+            }
+            struct ip_addr *slot =
+                ip_addr_is_v4(&addr) ? &d->sw_config.local_vtep4 : &d->sw_config.local_vtep6;
+            if (!ip_addr_is_zero(slot)) {
+                usage_error("--vtep-ip: one address per family (a second one: %s)", optarg);
+            }
+            *slot = addr;
+            break;
+        }
+        case OPT_PORT:
+            d->sw_config.vxlan_port = (uint16_t)parse_number(optarg, 1, 65535, "--vxlan-port");
+            break;
+        case OPT_MTU:
+            d->sw_config.underlay_mtu =
+                (uint32_t)parse_number(optarg, 576, 65535, "--underlay-mtu");
+            break;
+        case OPT_CSUM:
+            d->sw_config.udp_checksum_v4 = true;
+            break;
+        case OPT_AGE:
+            d->sw_config.mac_age_seconds = (uint32_t)parse_number(optarg, 1, 86400, "--mac-age");
+            break;
+        case OPT_CAPACITY:
+            d->sw_config.mac_capacity =
+                (uint32_t)parse_number(optarg, 16, 1u << 28, "--mac-capacity");
+            break;
+        case 'd':
+            snprintf(d->datadir, sizeof d->datadir, "%s", optarg);
+            break;
+        case 's':
+            snprintf(d->socket_path, sizeof d->socket_path, "%s", optarg);
+            break;
+        case 'g': {
+            struct group *g = getgrnam(optarg);
+            if (!g) {
+                usage_error("--group: no group '%s' on this host", optarg);
+            }
+            d->socket_group = g->gr_gid;
+            break;
+        }
+        case OPT_LEVEL:
+            if (log_level_parse(optarg, level)) {
+                usage_error("--log-level: '%s' is not error, warn, info or debug", optarg);
+            }
+            break;
+        case OPT_SYSLOG:
+            *use_syslog = true;
+            break;
+        case 'h':
+            fputs(weftd_help, stdout);
+            exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+        case 'V':
+            printf("weftd %s\n", WEFT_VERSION);
+            exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+        default:
+            usage_error(NULL); /* getopt_long() has named the bad option */
+        }
+    }
+    if (optind < argc) {
+        usage_error("unexpected argument '%s'", argv[optind]);
+    }
+}
+
+/* mkdir -p with mode for the last component. */
+static int make_dirs(const char *path, mode_t mode)
+{
+    char buf[PATH_MAX];
+
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) && errno != EEXIST) {
+                return errno;
+            }
+            *p = '/';
+        }
+    }
+    return mkdir(buf, mode) && errno != EEXIST ? errno : 0;
+}
+
+static int watch(struct weftd *d, int fd, struct weftd_source *src, enum weftd_source_kind kind,
+                 void *ptr)
+{
+    *src = (struct weftd_source){kind, ptr};
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = src};
+    return epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
+}
+
+static int open_vteps(struct weftd *d)
+{
+    const struct ip_addr *locals[2] = {&d->sw_config.local_vtep4, &d->sw_config.local_vtep6};
+    char text[IP_ADDR_STRLEN];
+
+    for (unsigned f = 0; f < 2; f++) {
+        const char *why = "";
+        if (ip_addr_is_zero(locals[f])) {
+            continue;
+        }
+        int error = vtep_io_open(locals[f], d->sw_config.vxlan_port, &d->vtep[f], &why);
+        if (error) {
+            log_error("VTEP %s port %u: %s (%s)", ip_addr_format(locals[f], text),
+                      d->sw_config.vxlan_port, why, strerror(error));
+            return error;
+        }
+        error = watch(d, d->vtep[f]->rx_fd, &d->vtep_source[f], SOURCE_VTEP, d->vtep[f]);
+        if (error) {
+            return error;
+        }
+        log_info("VTEP %s listening on UDP %u", ip_addr_format(locals[f], text),
+                 d->sw_config.vxlan_port);
+    }
+    return 0;
+}
+
+static int setup(struct weftd *d)
+{
+    sigset_t mask;
+    int error;
+
+    if ((error = make_dirs(d->datadir, 0700))) {
+        log_error("cannot create data directory %s: %s", d->datadir, strerror(error));
+        return error;
+    }
+    char sock_dir[PATH_MAX];
+    snprintf(sock_dir, sizeof sock_dir, "%s", d->socket_path);
+    char *slash = strrchr(sock_dir, '/');
+    if (slash && slash != sock_dir) {
+        *slash = '\0';
+        make_dirs(sock_dir, 0755);
+    }
+    d->pool = pkt_pool_create(WEFTD_POOL_SIZE, PKT_DEFAULT_DATA_ROOM);
+    d->sw = d->pool ? vswitch_create(&d->sw_config, d->pool, &error) : NULL;
+    d->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (!d->sw || d->epoll_fd < 0) {
+        log_error("cannot create the switch: %s", strerror(d->pool ? error : ENOMEM));
+        return ENOMEM;
+    }
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    struct itimerspec tick = {.it_interval = {1, 0}, .it_value = {1, 0}};
+    if (d->signal_fd < 0 || d->timer_fd < 0 || timerfd_settime(d->timer_fd, 0, &tick, NULL) ||
+        watch(d, d->signal_fd, &d->signal_source, SOURCE_SIGNAL, NULL) ||
+        watch(d, d->timer_fd, &d->timer_source, SOURCE_TIMER, NULL)) {
+        log_error("cannot set up signals and timers: %s", strerror(errno));
+        return errno;
+    }
+    /* The control socket first: it refuses to start beside a running weftd,
+     * before the saved ports are attached. */
+    if ((error = weftd_control_open(d)) || (error = open_vteps(d)) || (error = weftd_restore(d))) {
+        return error;
+    }
+    return 0;
+}
+
+static void on_signal(struct weftd *d)
+{
+    struct signalfd_siginfo info;
+
+    while (read(d->signal_fd, &info, sizeof info) == sizeof info) {
+        if (info.ssi_signo == SIGHUP) {
+            log_info("SIGHUP: nothing to reload, the configuration is live");
+            continue;
+        }
+        log_info("signal %u: stopping", info.ssi_signo);
+        d->running = false;
+    }
+}
+
+static void on_timer(struct weftd *d)
+{
+    uint64_t ticks;
+
+    if (read(d->timer_fd, &ticks, sizeof ticks) == sizeof ticks) {
+        vswitch_age(d->sw, weftd_now());
+        weftd_ports_retry(d);
+    }
+}
+
+static void run(struct weftd *d)
+{
+    struct epoll_event events[64];
+
+    d->running = true;
+    while (d->running) {
+        int n = epoll_wait(d->epoll_fd, events, 64, -1);
+        for (int i = 0; i < n; i++) {
+            struct weftd_source *src = events[i].data.ptr;
+            switch (src->kind) {
+            case SOURCE_PORT:
+                weftd_port_input(d, src->ptr);
+                break;
+            case SOURCE_VTEP:
+                weftd_vtep_input(d, src->ptr);
+                break;
+            case SOURCE_LISTEN:
+                weftd_control_accept(d);
+                break;
+            case SOURCE_CLIENT:
+                weftd_control_client(d, src, events[i].events);
+                break;
+            case SOURCE_SIGNAL:
+                on_signal(d);
+                break;
+            case SOURCE_TIMER:
+                on_timer(d);
+                break;
+            }
+        }
+    }
+}
+
+static void teardown(struct weftd *d)
+{
+    weftd_control_close(d);
+    weftd_ports_close(d);
+    for (unsigned f = 0; f < 2; f++) {
+        vtep_io_close(d->vtep[f]);
+    }
+    vswitch_destroy(d->sw);
+    pkt_pool_destroy(d->pool);
+    if (d->epoll_fd >= 0) {
+        close(d->epoll_fd);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static struct weftd daemon; /* large (the port table): not on the stack */
+    static char prog_name[] = "weftd";
+    struct weftd *d = &daemon;
+    enum log_level level = LOG_LEVEL_INFO;
+    bool use_syslog = false;
+
+    argv[0] = prog_name; /* getopt_long() prefixes its messages with argv[0] */
+    vswitch_config_default(&d->sw_config);
+    d->socket_group = (gid_t)-1;
+    d->listen_fd = d->epoll_fd = d->signal_fd = d->timer_fd = -1;
+    snprintf(d->datadir, sizeof d->datadir, "%s", DEFAULT_DATADIR);
+    snprintf(d->socket_path, sizeof d->socket_path, "%s", DEFAULT_SOCKET);
+    if (gethostname(d->name, sizeof d->name - 1)) {
+        snprintf(d->name, sizeof d->name, "weft-host");
+    }
+    parse_options(d, argc, argv, &level, &use_syslog);
+    log_init("weftd", level, use_syslog);
+    d->started_monotonic = weftd_now();
+    int error = setup(d);
+    if (!error) {
+        log_info("weftd %s (%s) ready on %s", WEFT_VERSION, d->name, d->socket_path);
+        run(d);
+    }
+    teardown(d);
+    return error ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,150 @@
+/*
+ * weftd.h - the host daemon's state, shared by its modules:
+ *
+ *   main.c      options, start-up, the event loop
+ *   objects.c   JSON forms of segments, ports and MAC entries (one codec used for
+ *               the control protocol and for the saved configuration alike)
+ *   state.c     operations on segments, ports, peers and MACs; saving and
+ *               restoring the configuration
+ *   control.c   the unix control socket: one JSON request per line, one reply
+ *   datapath.c  bursts from ports and the VTEP through the forwarding core
+ */
+#ifndef WEFT_WEFTD_H
+#define WEFT_WEFTD_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/vswitch.h"
+#include "core/vxlan.h"
+#include "io/port_backend.h"
+#include "io/vtep_io.h"
+
+#define WEFTD_NAME_MAX  32 /* port names, with the NUL */
+#define WEFTD_NETNS_MAX 128
+#define WEFTD_BURST     256
+#define WEFTD_POOL_SIZE 8192
+
+/* What an epoll event is about. */
+enum weftd_source_kind {
+    SOURCE_LISTEN,
+    SOURCE_CLIENT,
+    SOURCE_SIGNAL,
+    SOURCE_TIMER,
+    SOURCE_PORT,
+    SOURCE_VTEP,
+};
+
+struct weftd_source {
+    enum weftd_source_kind kind;
+    void *ptr;
+};
+
+struct weftd_port {
+    bool in_use;
+    uint16_t id; /* the switch's port id, also this port's index */
+    char name[WEFTD_NAME_MAX];
+    const struct port_backend *backend;
+    char ifname[IF_NAMESIZE];
+    char netns[WEFTD_NETNS_MAX];
+    struct port_io *io; /* NULL while the device cannot be opened (retried) */
+    char io_error[160]; /* why, for `weft port show` */
+    struct weftd_source source;
+};
+
+struct weftd {
+    /* Options. */
+    char name[64];
+    char datadir[PATH_MAX];
+    char socket_path[PATH_MAX];
+    gid_t socket_group; /* (gid_t)-1: root only */
+    struct vswitch_config sw_config;
+
+    /* Data plane. */
+    struct pkt_pool *pool;
+    struct vswitch *sw;
+    struct vtep_io *vtep[2]; /* [0] IPv4, [1] IPv6; NULL when not configured */
+    struct weftd_source vtep_source[2];
+    struct weftd_port ports[VSWITCH_MAX_PORTS];
+
+    /* Control plane. */
+    int epoll_fd;
+    int listen_fd;
+    int signal_fd;
+    int timer_fd;
+    struct weftd_source listen_source, signal_source, timer_source;
+    uint64_t started_monotonic;
+    bool running;
+    bool restoring; /* applying the saved configuration: do not save it again */
+};
+
+/* Seconds on the monotonic clock: the MAC table's time base. */
+uint32_t weftd_now(void);
+
+/* ---- state.c ---- */
+
+/* Error kinds of an operation, mapped to the reply's "code" (like HTTP 4xx/5xx). */
+enum weftd_status {
+    WEFTD_OK,
+    WEFTD_INVALID,   /* the request is wrong: fix it */
+    WEFTD_NOT_FOUND, /* it names something that does not exist */
+    WEFTD_CONFLICT,  /* it clashes with what exists */
+    WEFTD_FAILED,    /* the system refused (device, memory): see the message */
+};
+
+/* Fills msg (size WEFTD_MSG_MAX) and returns status: the common error path. */
+#define WEFTD_MSG_MAX 512
+enum weftd_status weftd_error(char *msg, enum weftd_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+struct weftd_port *weftd_port_by_name(struct weftd *d, const char *name);
+enum weftd_status weftd_segment_add(struct weftd *d, json_t *spec, char *msg);
+enum weftd_status weftd_segment_del(struct weftd *d, uint32_t vni, char *msg);
+enum weftd_status weftd_port_add(struct weftd *d, json_t *spec, char *msg);
+enum weftd_status weftd_port_set(struct weftd *d, const char *name, json_t *changes, char *msg);
+enum weftd_status weftd_port_del(struct weftd *d, const char *name, char *msg);
+enum weftd_status weftd_peer_add(struct weftd *d, uint32_t vni, const char *ip, char *msg);
+enum weftd_status weftd_peer_del(struct weftd *d, uint32_t vni, const char *ip, char *msg);
+enum weftd_status weftd_mac_add(struct weftd *d, json_t *spec, char *msg);
+enum weftd_status weftd_mac_del(struct weftd *d, uint32_t vni, const char *mac, char *msg);
+/* Tries again to open ports whose device was missing. */
+void weftd_ports_retry(struct weftd *d);
+/* Writes the configuration to datadir/config.json atomically. */
+int weftd_save(struct weftd *d);
+/* Applies datadir/config.json if it exists. */
+int weftd_restore(struct weftd *d);
+/* Closes every port (devices stay for the next start). */
+void weftd_ports_close(struct weftd *d);
+
+/* ---- objects.c ---- */
+
+json_t *weftd_segment_json(const struct weftd *d, uint32_t segment, bool with_counters);
+json_t *weftd_port_json(const struct weftd *d, const struct weftd_port *port, bool with_status);
+json_t *weftd_counters_json(const struct vswitch_counters *c);
+json_t *weftd_macs_json(const struct weftd *d, uint32_t vni_filter);
+json_t *weftd_stats_json(const struct weftd *d);
+/* Parses a segment spec into cfg; peers (optional) are returned borrowed. */
+enum weftd_status weftd_segment_parse(json_t *spec, struct segment_config *cfg, json_t **peers,
+                                      char *msg);
+/* Parses a port spec (name, backend, ifname, netns and the switch settings). */
+enum weftd_status weftd_port_parse(const struct weftd *d, json_t *spec, struct weftd_port *port,
+                                   struct port_config *cfg, char *msg);
+
+/* ---- control.c ---- */
+
+int weftd_control_open(struct weftd *d);
+void weftd_control_accept(struct weftd *d);
+void weftd_control_client(struct weftd *d, struct weftd_source *src, uint32_t events);
+void weftd_control_close(struct weftd *d);
+
+/* ---- datapath.c ---- */
+
+void weftd_port_input(struct weftd *d, struct weftd_port *port);
+void weftd_vtep_input(struct weftd *d, struct vtep_io *vtep);
+/* Registers a port's descriptor with the event loop (or removes it). */
+int weftd_watch_port(struct weftd *d, struct weftd_port *port, bool add);
+
+#endif
