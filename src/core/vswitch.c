@@ -101,11 +101,6 @@ static void id_list_free(struct id_list *l)
     memset(l, 0, sizeof *l);
 }
 
-static inline uint16_t read_be16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 static inline void write_be16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)(v >> 8);
@@ -350,7 +345,10 @@ int vswitch_segment_peer_add(struct vswitch *sw, uint32_t segment, const struct 
     if (!segment_valid(sw, segment)) {
         return ENOENT;
     }
-    if (ip_addr_is_zero(remote) || ip_addr_is_multicast(remote)) {
+    /* 0.0.0.0 is stored as ::ffff:0.0.0.0, which ip_addr_is_zero() does not see. */
+    if (ip_addr_is_zero(remote) || ip_addr_is_multicast(remote) ||
+        (ip_addr_is_v4(remote) &&
+         !(remote->bytes[12] | remote->bytes[13] | remote->bytes[14] | remote->bytes[15]))) {
         return EINVAL;
     }
     if (vtep_lookup(sw, remote, &id) == 0 &&
@@ -698,6 +696,18 @@ void vswitch_get_stats(const struct vswitch *sw, struct vswitch_stats *out)
 
 /* ---- MAC table API --------------------------------------------------------- */
 
+/* True when the port carries the segment: its access segment, or its VLAN on a trunk. */
+static bool port_carries(const struct vswitch *sw, uint32_t port, uint32_t segment)
+{
+    const struct port_config *cfg = &sw->ports[port].cfg;
+    uint16_t vlan = sw->segs[segment].cfg.vlan;
+
+    if (cfg->mode == PORT_ACCESS) {
+        return cfg->access_segment == segment;
+    }
+    return vlan && port_config_vlan_allowed(cfg, vlan);
+}
+
 int vswitch_mac_add_static(struct vswitch *sw, uint32_t segment, const struct eth_addr *mac,
                            uint32_t dest, uint32_t now)
 {
@@ -711,8 +721,8 @@ int vswitch_mac_add_static(struct vswitch *sw, uint32_t segment, const struct et
         if (!u64_map_get(sw->peer_set, peer_key(segment, dest & MAC_DEST_INDEX_MASK), &one)) {
             return ENOENT;
         }
-    } else if (!port_valid(sw, dest)) {
-        return ENOENT;
+    } else if (!port_valid(sw, dest) || !port_carries(sw, dest, segment)) {
+        return ENOENT; /* a port outside the segment would leak its frames to another */
     }
     error =
         mac_table_add_static(sw->macs, segment, eth_addr_to_u64(mac->bytes), dest, now, &replaced);
@@ -1176,6 +1186,7 @@ void vswitch_input_port(struct vswitch *sw, uint16_t port_id, struct pkt **pkts,
 {
     if (WEFT_UNLIKELY(!port_valid(sw, port_id))) {
         for (uint32_t i = 0; i < n; i++) {
+            counters_add_packet(&sw->stats.total, true, pkts[i]->len); /* "every frame in" */
             drop_pkt(sw, pkts[i], DROP_PORT_DOWN, NULL, NULL);
         }
         return;

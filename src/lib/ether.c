@@ -24,8 +24,13 @@ int eth_addr_parse(const char *text, struct eth_addr *out)
 {
     /* Exactly six two-digit hex groups with one separator kind: strict on purpose,
      * so that a typo never silently becomes a different address. */
-    char sep = text[2];
+    char sep;
 
+    /* text[2] is only read once text[0] and text[1] are known not to be the NUL. */
+    if (!text[0] || !text[1]) {
+        return EINVAL;
+    }
+    sep = text[2];
     if (sep != ':' && sep != '-') {
         return EINVAL;
     }

@@ -214,7 +214,7 @@ static enum weftd_status cmd_segment_add(struct weftd *d, json_t *args, json_t *
 
 static enum weftd_status cmd_segment_del(struct weftd *d, json_t *args, json_t **data, char *msg)
 {
-    uint32_t vni;
+    uint32_t vni = 0;
     enum weftd_status st = arg_vni(args, &vni, msg);
 
     (void)data;
@@ -236,7 +236,7 @@ static enum weftd_status cmd_segment_list(struct weftd *d, json_t *args, json_t 
 
 static enum weftd_status cmd_segment_show(struct weftd *d, json_t *args, json_t **data, char *msg)
 {
-    uint32_t vni, segment;
+    uint32_t vni = 0, segment;
     enum weftd_status st = arg_vni(args, &vni, msg);
 
     if (st) {
@@ -311,7 +311,7 @@ static enum weftd_status cmd_port_show(struct weftd *d, json_t *args, json_t **d
 
 static enum weftd_status cmd_peer(struct weftd *d, json_t *args, bool add, char *msg)
 {
-    uint32_t vni;
+    uint32_t vni = 0;
     const char *ip = NULL;
     enum weftd_status st = arg_vni(args, &vni, msg);
 
@@ -355,7 +355,7 @@ static enum weftd_status cmd_mac_add(struct weftd *d, json_t *args, json_t **dat
 
 static enum weftd_status cmd_mac_del(struct weftd *d, json_t *args, json_t **data, char *msg)
 {
-    uint32_t vni;
+    uint32_t vni = 0;
     const char *mac = NULL;
     enum weftd_status st = arg_vni(args, &vni, msg);
 

@@ -1,0 +1,96 @@
+/*
+ * cmd_drop_reasons.c - "weft drop-reasons": every reason the forwarding core
+ * drops a frame, with what to check, as a table or as JSON.
+ *
+ * The list comes from the core itself (core/drop_reasons.def), so it is the
+ * exact set of names that drop counters are reported under.
+ */
+#include "cli/cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/drop.h"
+
+static const char drop_reasons_help[] =
+    "Usage: weft drop-reasons [-o table|json]\n"
+    "\n"
+    "List every reason Weft's forwarding core drops a frame: the name its drop\n"
+    "counters are reported under, and what happened and what to check.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FORMAT  'table' (default, aligned columns) or 'json' (an array\n"
+    "                       of {\"name\", \"help\"} objects)\n"
+    "  -h, --help           print this help and exit\n";
+
+static void drop_reasons_print_table(void)
+{
+    static const char name_title[] = "NAME";
+    int width = (int)strlen(name_title);
+
+    for (unsigned i = DROP_NONE + 1; i < DROP_REASON_COUNT; i++) {
+        int len = (int)strlen(drop_reason_name((enum drop_reason)i));
+        if (len > width) {
+            width = len;
+        }
+    }
+    printf("%-*s  %s\n", width, name_title, "DESCRIPTION");
+    for (unsigned i = DROP_NONE + 1; i < DROP_REASON_COUNT; i++) {
+        enum drop_reason reason = (enum drop_reason)i;
+        printf("%-*s  %s\n", width, drop_reason_name(reason), drop_reason_help(reason));
+    }
+}
+
+static void drop_reasons_print_json(void)
+{
+    fputs("[\n", stdout);
+    for (unsigned i = DROP_NONE + 1; i < DROP_REASON_COUNT; i++) {
+        enum drop_reason reason = (enum drop_reason)i;
+        fputs("  {\"name\": ", stdout);
+        cli_json_write_string(stdout, drop_reason_name(reason));
+        fputs(", \"help\": ", stdout);
+        cli_json_write_string(stdout, drop_reason_help(reason));
+        fputs(i + 1 < DROP_REASON_COUNT ? "},\n" : "}\n", stdout);
+    }
+    fputs("]\n", stdout);
+}
+
+int cli_cmd_drop_reasons(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    enum cli_format format = CLI_FORMAT_TABLE;
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "o:h", long_options, NULL)) != -1) {
+        switch (opt) {
+        case 'o':
+            if (cli_format_parse(optarg, &format) != 0) {
+                return cli_usage_error(argv[0], "unknown output format '%s' (use table or json)",
+                                       optarg);
+            }
+            break;
+        case 'h':
+            fputs(drop_reasons_help, stdout);
+            return cli_finish(argv[0], CLI_EXIT_OK);
+        default:
+            /* getopt_long() has named the bad option on stderr. */
+            fprintf(stderr, "Try '%s --help' for more information.\n", argv[0]);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    }
+
+    if (format == CLI_FORMAT_JSON) {
+        drop_reasons_print_json();
+    } else {
+        drop_reasons_print_table();
+    }
+    return cli_finish(argv[0], CLI_EXIT_OK);
+}

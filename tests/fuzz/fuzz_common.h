@@ -1,0 +1,98 @@
+/*
+ * fuzz_common.h - the switch both libFuzzer harnesses drive, and the checks
+ * they make after every input.
+ *
+ * The switch is built once per process (fuzz_switch_get()); each input starts
+ * from the same state (fuzz_begin_input() forgets the learned MACs and resets
+ * the clock), so every input reproduces on its own. An input is a sequence of
+ * records, each one frame through the switch, so that one input can learn a
+ * MAC and then send to it, move it, fill the small MAC table or hit a port's
+ * MAC limit. The clock advances one second per record and entries age out
+ * after FUZZ_MAC_AGE seconds.
+ *
+ * A record starts with a control byte:
+ *   bits 0-3  which source (a port for fuzz_port_frame, an underlay address
+ *             or a port for fuzz_vxlan_datagram), modulo the number of choices
+ *   bit  4    the batch holds three copies of the frame instead of one
+ *   bit  5    chained: a 16-bit big-endian length follows, then that many
+ *             bytes of frame, then the next record (a length past the end of
+ *             the input takes what is left)
+ *   bits 6-7  output mode: FUZZ_MODE_*
+ * Without bit 5 the rest of the input is the frame (or VXLAN payload): a
+ * one-record input is the control byte followed by the frame.
+ *
+ * After each record the harness calls fuzz_run(), which checks and aborts with
+ * a message on the first broken invariant: libFuzzer then saves the input.
+ */
+#ifndef WEFT_TESTS_FUZZ_COMMON_H
+#define WEFT_TESTS_FUZZ_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/pkt.h"
+#include "core/vswitch.h"
+
+#define FUZZ_POOL_SIZE  64
+#define FUZZ_MAC_CAP    8 /* 5 static entries: the fourth learned MAC finds it full */
+#define FUZZ_MAC_AGE    5 /* seconds; the clock advances by one per record */
+#define FUZZ_UNDERLAY   1400
+#define FUZZ_OUT_CAP    64
+#define FUZZ_BATCH_MAX  3
+#define FUZZ_NO_PORT    4095 /* a port id that is never configured */
+#define FUZZ_N_PORTS    10
+#define FUZZ_N_SEGMENTS 4
+
+#define FUZZ_CTL_COPIES  0x10
+#define FUZZ_CTL_CHAINED 0x20
+#define FUZZ_CTL_MODE(m) ((uint8_t)((m) << 6))
+
+/* Output modes (bits 6-7 of the control byte). */
+enum fuzz_mode {
+    FUZZ_MODE_PLAIN,    /* room for every output */
+    FUZZ_MODE_FLUSH,    /* two slots and a flush callback */
+    FUZZ_MODE_TX_FULL,  /* two slots, no flush: the rest is DROP_TX_FULL */
+    FUZZ_MODE_PRESSURE, /* all but two free buffers taken: floods hit DROP_NO_BUFFER */
+};
+
+struct fuzz_switch {
+    struct pkt_pool *pool;
+    struct vswitch *sw;
+    uint16_t ports[FUZZ_N_PORTS]; /* port ids, in the order of fuzz_common.c */
+    uint32_t segs[FUZZ_N_SEGMENTS];
+    uint32_t now;
+    uint32_t pool_initial;
+};
+
+/* One record of an input. */
+struct fuzz_input {
+    unsigned source; /* bits 0-3, not reduced */
+    unsigned copies; /* 1 or FUZZ_BATCH_MAX */
+    enum fuzz_mode mode;
+    const uint8_t *frame;
+    size_t len;
+};
+
+/* The process-wide switch, built on the first call. */
+struct fuzz_switch *fuzz_switch_get(void);
+
+/* Forgets the MACs learned by the previous input and resets the clock. */
+void fuzz_begin_input(struct fuzz_switch *fs);
+
+/* Takes the next record off the input (*data, *size advance past it); false
+ * when nothing is left. */
+bool fuzz_next_record(const uint8_t **data, size_t *size, struct fuzz_input *in);
+
+/* Advances the clock by one second, ages the MAC table, and runs one record through
+ * vswitch_input_port() (in_port is a port id, possibly unconfigured) or, with in_port ==
+ * PKT_PORT_OVERLAY, through vswitch_input_vxlan() with outer_src as the sender. Checks every
+ * output, frees it, and checks the pool and the tables afterwards. */
+void fuzz_run(struct fuzz_switch *fs, const struct fuzz_input *in, uint16_t in_port,
+              const struct ip_addr *outer_src);
+
+/* frame_parse() on an exact-size heap copy (so that ASan sees any read past the
+ * end), with the checks on the metadata it fills. */
+void fuzz_parse_exact(const uint8_t *frame, size_t len);
+
+#endif

@@ -1,0 +1,2627 @@
+/*
+ * test_vswitch.c - unit tests of the forwarding core (core/vswitch.c).
+ *
+ * Crafted frames go in through vswitch_input_port() / vswitch_input_vxlan();
+ * the tests assert exactly what comes out: the destinations (each exactly
+ * once), the bytes (tags added or stripped, PCP, the outer IPv4/UDP/VXLAN
+ * headers), the counters, and that every buffer goes back to the pool.
+ *
+ * The switch of every test (see setup()):
+ *
+ *   segment 5001 (VLAN 101): access a1, a2; trunks t1, t2; peers 10.0.2.1, 10.0.3.1
+ *   segment 5002 (VLAN 102): access b1;     trunks t1, t2; peer  10.0.2.1
+ *   local VTEP 10.0.1.1, underlay MTU 1600, VXLAN port 4789, aging 300 s.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/parse.h"
+#include "core/vswitch.h"
+#include "core/vxlan.h"
+#include "frames.h"
+#include "lib/checksum.h"
+
+#define POOL_SIZE 64
+#define OUT_CAP   64
+#define NOW       1000u
+
+#define MAC1  "02:00:00:00:00:01" /* behind a1 */
+#define MAC2  "02:00:00:00:00:02" /* behind a2 */
+#define MAC3  "02:00:00:00:00:03" /* behind t1 */
+#define MAC4  "02:00:00:00:00:04"
+#define MAC5  "02:00:00:00:00:05"
+#define MAC6  "02:00:00:00:00:06"
+#define MAC7  "02:00:00:00:00:07"
+#define MAC9  "02:00:00:00:00:09" /* never learned */
+#define MACB  "02:00:00:00:00:0b" /* behind b1 */
+#define MACR2 "02:00:00:00:02:01" /* behind VTEP 10.0.2.1 */
+#define MACR3 "02:00:00:00:03:01" /* behind VTEP 10.0.3.1 */
+#define BCAST "ff:ff:ff:ff:ff:ff"
+
+#define IP1 "172.16.10.1"
+#define IP2 "172.16.10.2"
+
+#define VTEP_LOCAL "10.0.1.1"
+#define VTEP2      "10.0.2.1"
+#define VTEP3      "10.0.3.1"
+
+#define DV(v) (VSWITCH_DEST_VTEP | (v))
+
+struct fx {
+    struct pkt_pool *pool;
+    struct vswitch *sw;
+    uint32_t pool_initial;
+    uint32_t seg1, seg2;
+    uint16_t a1, a2, b1, t1, t2;
+    uint32_t v2, v3;
+    struct vswitch_tx tx[OUT_CAP];
+    struct vswitch_out out;
+    uint8_t f[FRAME_MAX]; /* frame in */
+    uint8_t e[FRAME_MAX]; /* frame expected */
+    uint8_t x[FRAME_MAX]; /* scratch */
+};
+
+/* ---- Fixture ------------------------------------------------------------- */
+
+static struct ip_addr ip(const char *text)
+{
+    struct ip_addr a;
+    if (ip_addr_parse(text, &a) != 0) {
+        fail_msg("bad IP in test: %s", text);
+    }
+    return a;
+}
+
+static struct eth_addr mac(const char *text)
+{
+    struct eth_addr m;
+    if (eth_addr_parse(text, &m) != 0) {
+        fail_msg("bad MAC in test: %s", text);
+    }
+    return m;
+}
+
+static void trunk_config(struct port_config *pc, uint16_t tpid, uint16_t native)
+{
+    port_config_default(pc);
+    pc->mode = PORT_TRUNK;
+    pc->tpid = tpid;
+    pc->native_vlan = native;
+}
+
+static uint16_t add_access(struct fx *fx, uint32_t segment)
+{
+    struct port_config pc;
+    uint16_t id = 0xffff;
+
+    port_config_default(&pc);
+    pc.access_segment = segment;
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), 0);
+    return id;
+}
+
+static uint16_t add_port(struct fx *fx, const struct port_config *pc)
+{
+    uint16_t id = 0xffff;
+    assert_int_equal(vswitch_port_add(fx->sw, pc, &id), 0);
+    assert_true(id < VSWITCH_MAX_PORTS);
+    return id;
+}
+
+static uint32_t add_segment(struct fx *fx, uint32_t vni, uint16_t vlan)
+{
+    struct segment_config sc = {.vni = vni, .vlan = vlan, .bum = BUM_HEAD_END};
+    uint32_t id = UINT32_MAX;
+
+    assert_int_equal(vswitch_segment_add(fx->sw, &sc, &id), 0);
+    return id;
+}
+
+static uint32_t add_peer(struct fx *fx, uint32_t segment, const char *addr)
+{
+    struct ip_addr a = ip(addr);
+    uint32_t id = UINT32_MAX;
+
+    assert_int_equal(vswitch_segment_peer_add(fx->sw, segment, &a, &id), 0);
+    return id;
+}
+
+static int fx_setup(void **state, uint32_t mac_capacity)
+{
+    struct fx *fx = calloc(1, sizeof *fx);
+    struct vswitch_config cfg;
+    struct port_config pc;
+    int error = -1;
+
+    assert_non_null(fx);
+    fx->pool = pkt_pool_create(POOL_SIZE, PKT_DEFAULT_DATA_ROOM);
+    assert_non_null(fx->pool);
+    fx->pool_initial = pkt_pool_available(fx->pool);
+    assert_int_equal(fx->pool_initial, POOL_SIZE);
+
+    vswitch_config_default(&cfg);
+    cfg.local_vtep4 = ip(VTEP_LOCAL);
+    cfg.underlay_mtu = 1600;
+    if (mac_capacity) {
+        cfg.mac_capacity = mac_capacity;
+    }
+    fx->sw = vswitch_create(&cfg, fx->pool, &error);
+    assert_non_null(fx->sw);
+    assert_int_equal(error, 0);
+
+    fx->seg1 = add_segment(fx, 5001, 101);
+    fx->seg2 = add_segment(fx, 5002, 102);
+    assert_int_not_equal(fx->seg1, fx->seg2);
+
+    fx->a1 = add_access(fx, fx->seg1);
+    fx->a2 = add_access(fx, fx->seg1);
+    fx->b1 = add_access(fx, fx->seg2);
+    trunk_config(&pc, ETH_TYPE_VLAN, 0);
+    port_config_allow_vlan(&pc, 101);
+    port_config_allow_vlan(&pc, 102);
+    fx->t1 = add_port(fx, &pc);
+    fx->t2 = add_port(fx, &pc);
+
+    fx->v2 = add_peer(fx, fx->seg1, VTEP2);
+    fx->v3 = add_peer(fx, fx->seg1, VTEP3);
+    assert_int_equal(add_peer(fx, fx->seg2, VTEP2), fx->v2); /* one VTEP, two segments */
+    assert_int_not_equal(fx->v2, fx->v3);
+
+    fx->out.tx = fx->tx;
+    fx->out.cap = OUT_CAP;
+    fx->out.n = 0;
+    *state = fx;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return fx_setup(state, 0);
+}
+
+static int setup_small_table(void **state)
+{
+    return fx_setup(state, 2);
+}
+
+static int teardown(void **state)
+{
+    struct fx *fx = *state;
+
+    /* The test freed every output: no buffer may be missing from the pool. */
+    assert_int_equal(fx->out.n, 0);
+    assert_int_equal(pkt_pool_available(fx->pool), fx->pool_initial);
+    vswitch_destroy(fx->sw);
+    pkt_pool_destroy(fx->pool);
+    free(fx);
+    return 0;
+}
+
+/* ---- Running frames and checking what comes out -------------------------- */
+
+static void out_free(struct fx *fx)
+{
+    for (uint32_t i = 0; i < fx->out.n; i++) {
+        pkt_pool_put(fx->pool, fx->out.tx[i].pkt);
+    }
+    fx->out.n = 0;
+}
+
+/* Sends one frame into a port; the outputs of the previous run must have been freed. */
+static void run_port(struct fx *fx, uint16_t port, const uint8_t *frame, size_t len, uint32_t now)
+{
+    assert_int_equal(fx->out.n, 0);
+    struct pkt *p = frame_to_pkt(fx->pool, frame, len);
+    vswitch_input_port(fx->sw, port, &p, 1, now, &fx->out);
+}
+
+/* Sends one VXLAN datagram (its UDP payload) from the underlay address src. */
+static void run_vxlan(struct fx *fx, const char *src, uint8_t flags, uint32_t vni,
+                      const uint8_t *inner, size_t inner_len, uint32_t now)
+{
+    size_t len = frame_vxlan(fx->x, flags, vni, inner, inner_len);
+
+    assert_int_equal(len, VXLAN_HEADER_LEN + inner_len);
+    assert_int_equal(fx->out.n, 0);
+    struct pkt *p = frame_to_pkt(fx->pool, fx->x, len);
+    p->meta.outer_src = ip(src);
+    vswitch_input_vxlan(fx->sw, &p, 1, now, &fx->out);
+}
+
+/* The outputs are exactly dests, each once (in any order). */
+static void expect_dests(const struct fx *fx, const uint32_t *dests, uint32_t n)
+{
+    assert_int_equal(fx->out.n, n);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t seen = 0;
+        for (uint32_t j = 0; j < fx->out.n; j++) {
+            seen += fx->out.tx[j].dest == dests[i];
+        }
+        if (seen != 1) {
+            fail_msg("destination 0x%x seen %u times, expected once", dests[i], seen);
+        }
+    }
+}
+
+#define EXPECT_DESTS(fx, ...)                                                   \
+    do {                                                                        \
+        const uint32_t dests_[] = {__VA_ARGS__};                                \
+        expect_dests(fx, dests_, (uint32_t)(sizeof dests_ / sizeof dests_[0])); \
+    } while (0)
+
+static struct pkt *tx_for(const struct fx *fx, uint32_t dest)
+{
+    struct pkt *found = NULL;
+
+    for (uint32_t i = 0; i < fx->out.n; i++) {
+        if (fx->out.tx[i].dest == dest) {
+            assert_null(found);
+            found = fx->out.tx[i].pkt;
+        }
+    }
+    if (!found) {
+        fail_msg("no output to 0x%x", dest);
+    }
+    return found;
+}
+
+static void expect_frame(const struct fx *fx, uint32_t dest, const uint8_t *frame, size_t len)
+{
+    const struct pkt *p = tx_for(fx, dest);
+    assert_int_equal(p->len, len);
+    assert_memory_equal(p->data, frame, len);
+}
+
+static uint16_t be16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* Flow hash the switch computes for a frame (it sets the outer UDP source port). */
+static uint32_t flow_hash_of(const uint8_t *frame, size_t len)
+{
+    static uint8_t copy[FRAME_MAX];
+    struct pkt p;
+
+    memset(&p, 0, sizeof p);
+    memcpy(copy, frame, len);
+    p.head = copy;
+    p.data = copy;
+    p.len = (uint32_t)len;
+    p.size = sizeof copy;
+    assert_int_equal(frame_parse(&p), DROP_NONE);
+    return p.meta.flow_hash;
+}
+
+/* The output to VTEP vtep is remote's IPv4/UDP/VXLAN datagram for vni around inner. */
+static void expect_vxlan_to(const struct fx *fx, uint32_t vtep, const char *remote, uint32_t vni,
+                            const uint8_t *inner, size_t inner_len)
+{
+    const struct pkt *p = tx_for(fx, DV(vtep));
+    const uint8_t *d = p->data;
+    struct ip_addr local = ip(VTEP_LOCAL), rem = ip(remote);
+    size_t total = VXLAN_OVERHEAD_V4 + inner_len;
+
+    assert_int_equal(VXLAN_OVERHEAD_V4, 36);
+    assert_int_equal(p->len, total);
+    /* IPv4: version 4, IHL 5, TOS 0, length, ID 0, DF, TTL 64, UDP, valid checksum. */
+    assert_int_equal(d[0], 0x45);
+    assert_int_equal(d[1], 0);
+    assert_int_equal(be16(d + 2), total);
+    assert_int_equal(be16(d + 4), 0);
+    assert_int_equal(be16(d + 6), 0x4000);
+    assert_int_equal(d[8], 64);
+    assert_int_equal(d[9], 17);
+    assert_int_equal(csum_fold(csum_partial(d, 20, 0)), 0);
+    assert_memory_equal(d + 12, local.bytes + 12, 4);
+    assert_memory_equal(d + 16, rem.bytes + 12, 4);
+    /* UDP: source port from the inner flow, 4789, length, checksum 0 (off for IPv4). */
+    const uint8_t *udp = d + 20;
+    assert_int_equal(be16(udp), vxlan_source_port(flow_hash_of(inner, inner_len)));
+    assert_true(be16(udp) >= 49152);
+    assert_int_equal(be16(udp + 2), 4789);
+    assert_int_equal(be16(udp + 4), total - 20);
+    assert_int_equal(be16(udp + 6), 0);
+    /* VXLAN: I flag, reserved zero, VNI. */
+    const uint8_t *vx = udp + 8;
+    const uint8_t vxh[8] = {0x08,         0, 0, 0, (uint8_t)(vni >> 16), (uint8_t)(vni >> 8),
+                            (uint8_t)vni, 0};
+    assert_memory_equal(vx, vxh, 8);
+    /* Inner frame untouched (and untagged: the caller passes the untagged frame). */
+    assert_memory_equal(vx + 8, inner, inner_len);
+    const struct ip_addr *a = vswitch_vtep_addr(fx->sw, vtep);
+    assert_non_null(a);
+    assert_true(ip_addr_equal(a, &rem));
+}
+
+/* Copies frame into dst with an 802.1Q/802.1ad tag inserted after the MACs. */
+static size_t with_tag(uint8_t *dst, const uint8_t *frame, size_t len, uint16_t tpid, uint8_t pcp,
+                       uint16_t vid)
+{
+    uint16_t tci = (uint16_t)(pcp << 13 | vid);
+
+    memmove(dst + 16, frame + 12, len - 12);
+    memmove(dst, frame, 12);
+    dst[12] = (uint8_t)(tpid >> 8);
+    dst[13] = (uint8_t)tpid;
+    dst[14] = (uint8_t)(tci >> 8);
+    dst[15] = (uint8_t)tci;
+    return len + 4;
+}
+
+/* Copies frame into dst without its outer tag. */
+static size_t without_tag(uint8_t *dst, const uint8_t *frame, size_t len)
+{
+    memmove(dst, frame, 12);
+    memmove(dst + 12, frame + 16, len - 16);
+    return len - 4;
+}
+
+/* A UDP frame with 100 bytes of payload (142 bytes, well above the minimum). */
+static size_t udp(uint8_t *buf, const char *dst, const char *src)
+{
+    size_t len = frame_udp4(buf, dst, src, IP1, IP2, 1000, 2000, 100);
+    assert_int_equal(len, 142);
+    return len;
+}
+
+static size_t udp_tagged(uint8_t *buf, const char *dst, const char *src, uint16_t tpid, uint8_t pcp,
+                         uint16_t vid)
+{
+    const struct frame_tag tags[2] = {{.tpid = tpid, .vid = vid, .pcp = pcp}, {0}};
+    size_t len = frame_udp4_tagged(buf, dst, src, tags, IP1, IP2, 1000, 2000, 100);
+    assert_int_equal(len, 146);
+    return len;
+}
+
+static struct vswitch_counters port_ctr(const struct fx *fx, uint16_t port)
+{
+    struct vswitch_counters c;
+    assert_int_equal(vswitch_port_counters(fx->sw, port, &c), 0);
+    return c;
+}
+
+static struct vswitch_counters seg_ctr(const struct fx *fx, uint32_t segment)
+{
+    struct vswitch_counters c;
+    assert_int_equal(vswitch_segment_counters(fx->sw, segment, &c), 0);
+    return c;
+}
+
+static struct vswitch_counters vtep_ctr(const struct fx *fx, uint32_t vtep)
+{
+    struct vswitch_counters c;
+    assert_int_equal(vswitch_vtep_counters(fx->sw, vtep, &c), 0);
+    return c;
+}
+
+static struct vswitch_stats stats(const struct fx *fx)
+{
+    struct vswitch_stats s;
+    vswitch_get_stats(fx->sw, &s);
+    return s;
+}
+
+static void expect_ctr(const struct vswitch_counters *c, uint64_t rx, uint64_t rx_bytes,
+                       uint64_t tx, uint64_t tx_bytes, uint64_t flood)
+{
+    assert_int_equal(c->rx_packets, rx);
+    assert_int_equal(c->rx_bytes, rx_bytes);
+    assert_int_equal(c->tx_packets, tx);
+    assert_int_equal(c->tx_bytes, tx_bytes);
+    assert_int_equal(c->flood_packets, flood);
+}
+
+static uint64_t drops_sum(const struct vswitch_counters *c)
+{
+    uint64_t n = 0;
+    for (int r = 0; r < DROP_REASON_COUNT; r++) {
+        n += c->drops[r];
+    }
+    return n;
+}
+
+/* c counted exactly n drops in all, all of them for reason. */
+static void expect_only_drops(const struct vswitch_counters *c, enum drop_reason reason, uint64_t n)
+{
+    assert_int_equal(c->drops[reason], n);
+    assert_int_equal(drops_sum(c), n);
+}
+
+static void expect_no_drops(const struct vswitch_counters *c)
+{
+    assert_int_equal(drops_sum(c), 0);
+}
+
+static const struct mac_entry *lookup(const struct fx *fx, uint32_t segment, const char *m)
+{
+    struct eth_addr a = mac(m);
+    return vswitch_mac_lookup(fx->sw, segment, &a);
+}
+
+static void expect_mac_at(const struct fx *fx, uint32_t segment, const char *m, uint32_t dest,
+                          bool is_static)
+{
+    const struct mac_entry *e = lookup(fx, segment, m);
+    if (!e) {
+        fail_msg("%s not in the MAC table of segment %u", m, segment);
+    }
+    assert_int_equal(e->dest, dest);
+    assert_int_equal(e->is_static, is_static);
+}
+
+/* Learns mac on a port by sending a frame from it to a1's MAC; frees the output. */
+static void learn_on_port(struct fx *fx, uint16_t port, const char *src, uint32_t now)
+{
+    size_t len = udp(fx->x, BCAST, src);
+    run_port(fx, port, fx->x, len, now);
+    out_free(fx);
+}
+
+/* Learns mac behind a VTEP by a broadcast from it in vni; frees the output. */
+static void learn_remote(struct fx *fx, const char *vtep, uint32_t vni, const char *src,
+                         uint32_t now)
+{
+    uint8_t inner[256];
+    size_t len = udp(inner, BCAST, src);
+    run_vxlan(fx, vtep, VXLAN_FLAG_I, vni, inner, len, now);
+    out_free(fx);
+}
+
+/* ---- Configuration ------------------------------------------------------- */
+
+static void test_create_errors(void **state)
+{
+    struct fx *fx = *state;
+    struct vswitch_config cfg;
+    int error = 0;
+
+    vswitch_config_default(&cfg);
+    assert_int_equal(cfg.max_segments, 4096);
+    assert_int_equal(cfg.mac_capacity, MAC_DEFAULT_CAPACITY);
+    assert_int_equal(cfg.mac_age_seconds, 300);
+    assert_int_equal(cfg.vxlan_port, 4789);
+    assert_int_equal(cfg.underlay_mtu, 1500);
+    assert_true(ip_addr_is_zero(&cfg.local_vtep4));
+
+    cfg.max_segments = 0;
+    assert_null(vswitch_create(&cfg, fx->pool, &error));
+    assert_int_equal(error, EINVAL);
+    vswitch_config_default(&cfg);
+    cfg.max_segments = MAC_TABLE_MAX_SEGMENTS + 1;
+    error = 0;
+    assert_null(vswitch_create(&cfg, fx->pool, &error));
+    assert_int_equal(error, EINVAL);
+    vswitch_config_default(&cfg);
+    cfg.mac_capacity = 0;
+    error = 0;
+    assert_null(vswitch_create(&cfg, fx->pool, &error));
+    assert_int_equal(error, EINVAL);
+    vswitch_config_default(&cfg);
+    cfg.local_vtep4 = ip("2001:db8::1"); /* IPv6 where IPv4 is expected */
+    error = 0;
+    assert_null(vswitch_create(&cfg, fx->pool, &error));
+    assert_int_equal(error, EINVAL);
+
+    const struct vswitch_config *got = vswitch_get_config(fx->sw);
+    assert_int_equal(got->underlay_mtu, 1600);
+    struct ip_addr local = ip(VTEP_LOCAL);
+    assert_true(ip_addr_equal(&got->local_vtep4, &local));
+}
+
+static void test_segment_config_errors(void **state)
+{
+    struct fx *fx = *state;
+    struct segment_config sc = {.vni = 5001, .vlan = 0, .bum = BUM_HEAD_END};
+    uint32_t id = 77;
+
+    assert_int_equal(vswitch_segment_add(fx->sw, &sc, &id), EEXIST); /* VNI */
+    sc.vni = 6000;
+    sc.vlan = 101;
+    assert_int_equal(vswitch_segment_add(fx->sw, &sc, &id), EEXIST); /* VLAN */
+    sc.vlan = 0;
+    sc.vni = 0;
+    assert_int_equal(vswitch_segment_add(fx->sw, &sc, &id), EINVAL);
+    sc.vni = 0x1000000;
+    assert_int_equal(vswitch_segment_add(fx->sw, &sc, &id), EINVAL);
+    sc.vni = 6000;
+    sc.vlan = 4095;
+    assert_int_equal(vswitch_segment_add(fx->sw, &sc, &id), EINVAL);
+    sc.vlan = 0;
+    sc.bum = BUM_MULTICAST; /* without a group */
+    assert_int_equal(vswitch_segment_add(fx->sw, &sc, &id), EINVAL);
+    sc.mcast_group = ip("10.0.0.5"); /* not a multicast address */
+    assert_int_equal(vswitch_segment_add(fx->sw, &sc, &id), EINVAL);
+    assert_int_equal(id, 77);
+    uint32_t found = 0;
+    assert_int_equal(vswitch_segment_find(fx->sw, 6000, &found), ENOENT);
+
+    /* Boundaries that are valid. */
+    sc.bum = BUM_HEAD_END;
+    sc.vni = 0xffffff;
+    sc.vlan = 4094;
+    assert_int_equal(vswitch_segment_add(fx->sw, &sc, &id), 0);
+    assert_int_equal(vswitch_segment_find(fx->sw, 0xffffff, &found), 0);
+    assert_int_equal(found, id);
+    const struct segment_config *got = vswitch_segment_get(fx->sw, id);
+    assert_non_null(got);
+    assert_int_equal(got->vni, 0xffffff);
+    assert_int_equal(got->vlan, 4094);
+    assert_int_equal(vswitch_segment_del(fx->sw, id), 0);
+    assert_int_equal(vswitch_segment_find(fx->sw, 0xffffff, &found), ENOENT);
+    assert_null(vswitch_segment_get(fx->sw, id));
+    assert_int_equal(vswitch_segment_del(fx->sw, id), ENOENT);
+
+    assert_int_equal(vswitch_segment_find(fx->sw, 5001, &found), 0);
+    assert_int_equal(found, fx->seg1);
+    assert_int_equal(vswitch_segment_find(fx->sw, 5002, &found), 0);
+    assert_int_equal(found, fx->seg2);
+
+    /* An access port holds its segment. */
+    assert_int_equal(vswitch_segment_del(fx->sw, fx->seg1), EBUSY);
+    assert_int_equal(vswitch_segment_del(fx->sw, fx->seg2), EBUSY);
+    assert_int_equal(vswitch_segment_find(fx->sw, 5001, &found), 0);
+}
+
+static void test_port_config_errors(void **state)
+{
+    struct fx *fx = *state;
+    struct port_config pc;
+    uint16_t id = 4242;
+
+    port_config_default(&pc);
+    assert_true(pc.admin_up);
+    assert_int_equal(pc.mode, PORT_ACCESS);
+    assert_true(pc.learning);
+    assert_int_equal(pc.mac_limit, 0);
+    assert_int_equal(pc.mtu, 1500);
+    assert_int_equal(pc.tpid, 0x8100);
+    assert_false(pc.promiscuous);
+    assert_false(pc.port_security);
+
+    pc.access_segment = 999; /* no such segment */
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), EINVAL);
+    pc.access_segment = fx->seg1;
+    pc.mtu = 67;
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), EINVAL);
+    pc.mtu = 65536;
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), EINVAL);
+    pc.mtu = 1500;
+    pc.n_bindings = PORT_MAX_BINDINGS + 1;
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), EINVAL);
+
+    trunk_config(&pc, 0x9100, 0); /* bad TPID */
+    port_config_allow_vlan(&pc, 101);
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), EINVAL);
+    trunk_config(&pc, ETH_TYPE_VLAN, 102); /* native VLAN not in the allowed list */
+    port_config_allow_vlan(&pc, 101);
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), EINVAL);
+    assert_int_equal(id, 4242);
+
+    /* Unknown ports. */
+    port_config_default(&pc);
+    pc.access_segment = fx->seg1;
+    assert_int_equal(vswitch_port_set(fx->sw, 4000, &pc), ENOENT);
+    assert_int_equal(vswitch_port_del(fx->sw, 4000), ENOENT);
+    assert_null(vswitch_port_get(fx->sw, 4000));
+    struct vswitch_counters c;
+    assert_int_equal(vswitch_port_counters(fx->sw, 4000, &c), ENOENT);
+
+    const struct port_config *got = vswitch_port_get(fx->sw, fx->t1);
+    assert_non_null(got);
+    assert_int_equal(got->mode, PORT_TRUNK);
+    assert_true(port_config_vlan_allowed(got, 101));
+    assert_true(port_config_vlan_allowed(got, 102));
+    assert_false(port_config_vlan_allowed(got, 103));
+}
+
+static void test_peer_config_errors(void **state)
+{
+    struct fx *fx = *state;
+    struct ip_addr a = ip(VTEP2);
+    uint32_t id = 0, vteps[4] = {0};
+
+    assert_int_equal(vswitch_segment_peer_add(fx->sw, fx->seg1, &a, &id), EEXIST);
+    a = ip("0.0.0.0");
+    assert_int_equal(vswitch_segment_peer_add(fx->sw, fx->seg1, &a, &id), EINVAL);
+    a = ip("239.1.1.1");
+    assert_int_equal(vswitch_segment_peer_add(fx->sw, fx->seg1, &a, &id), EINVAL);
+    a = ip("2001:db8::2"); /* no local IPv6 VTEP address */
+    assert_int_equal(vswitch_segment_peer_add(fx->sw, fx->seg1, &a, &id), EAFNOSUPPORT);
+    a = ip("10.0.9.9");
+    assert_int_equal(vswitch_segment_peer_del(fx->sw, fx->seg1, &a), ENOENT);
+    a = ip(VTEP3); /* a peer of segment 1, not of segment 2 */
+    assert_int_equal(vswitch_segment_peer_del(fx->sw, fx->seg2, &a), ENOENT);
+
+    assert_int_equal(vswitch_segment_peers(fx->sw, fx->seg1, vteps, 4), 2);
+    assert_true((vteps[0] == fx->v2 && vteps[1] == fx->v3) ||
+                (vteps[0] == fx->v3 && vteps[1] == fx->v2));
+    assert_int_equal(vswitch_segment_peers(fx->sw, fx->seg2, vteps, 4), 1);
+    assert_int_equal(vteps[0], fx->v2);
+    assert_int_equal(vswitch_vtep_find(fx->sw, &a, &id), 0);
+    assert_int_equal(id, fx->v3);
+    a = ip("10.0.9.9");
+    assert_int_equal(vswitch_vtep_find(fx->sw, &a, &id), ENOENT);
+
+    /* Static MACs: the VTEP must be a peer of that segment, the port must exist. */
+    struct eth_addr m = mac(MAC9);
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg2, &m, MAC_DEST_REMOTE(fx->v3), NOW),
+                     ENOENT);
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg1, &m, MAC_DEST_REMOTE(999), NOW),
+                     ENOENT);
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg1, &m, MAC_DEST_PORT(4000), NOW),
+                     ENOENT);
+    assert_int_equal(vswitch_mac_add_static(fx->sw, 999, &m, MAC_DEST_PORT(fx->a1), NOW), ENOENT);
+    /* A port that does not carry the segment: refused, or 5001 would leak into 5002. */
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg1, &m, MAC_DEST_PORT(fx->b1), NOW),
+                     ENOENT);
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg2, &m, MAC_DEST_PORT(fx->a1), NOW),
+                     ENOENT);
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg2, &m, MAC_DEST_PORT(fx->t1), NOW),
+                     0); /* the trunk carries VLAN 102 */
+    assert_int_equal(vswitch_mac_del(fx->sw, fx->seg2, &m), 0);
+    struct eth_addr zero = mac("00:00:00:00:00:00"), bc = mac(BCAST);
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg1, &zero, MAC_DEST_PORT(fx->a1), NOW),
+                     EINVAL);
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg1, &bc, MAC_DEST_PORT(fx->a1), NOW),
+                     EINVAL);
+    assert_null(lookup(fx, fx->seg1, MAC9));
+    assert_null(lookup(fx, fx->seg2, MAC9));
+    assert_int_equal(vswitch_mac_del(fx->sw, fx->seg1, &m), ENOENT);
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg2, &m, MAC_DEST_REMOTE(fx->v2), NOW), 0);
+    expect_mac_at(fx, fx->seg2, MAC9, MAC_DEST_REMOTE(fx->v2), true);
+    assert_int_equal(vswitch_mac_del(fx->sw, fx->seg2, &m), 0);
+    assert_null(lookup(fx, fx->seg2, MAC9));
+
+    /* A peer removed can be added again. */
+    a = ip(VTEP3);
+    assert_int_equal(vswitch_segment_peer_del(fx->sw, fx->seg1, &a), 0);
+    assert_int_equal(vswitch_segment_peer_del(fx->sw, fx->seg1, &a), ENOENT);
+    assert_int_equal(vswitch_segment_peers(fx->sw, fx->seg1, vteps, 4), 1);
+    assert_int_equal(vswitch_segment_peer_add(fx->sw, fx->seg1, &a, &id), 0);
+    assert_int_equal(vswitch_segment_peers(fx->sw, fx->seg1, vteps, 4), 2);
+}
+
+/* ---- Flooding ------------------------------------------------------------ */
+
+static void test_unknown_unicast_floods(void **state)
+{
+    struct fx *fx = *state;
+    size_t len = udp(fx->f, MAC2, MAC1);
+
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    /* Every local port of 5001 but a1, one copy per peer; nothing to b1 (5002). */
+    EXPECT_DESTS(fx, fx->a2, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    assert_int_equal(pkt_pool_available(fx->pool), POOL_SIZE - 5);
+    expect_frame(fx, fx->a2, fx->f, len);
+    size_t tlen = with_tag(fx->e, fx->f, len, 0x8100, 0, 101);
+    expect_frame(fx, fx->t1, fx->e, tlen);
+    expect_frame(fx, fx->t2, fx->e, tlen);
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5001, fx->f, len);
+    expect_vxlan_to(fx, fx->v3, VTEP3, 5001, fx->f, len);
+    out_free(fx);
+
+    /* Counters: 142 in; out 142 + 2 * 146 + 2 * 178. */
+    struct vswitch_counters c = port_ctr(fx, fx->a1);
+    expect_ctr(&c, 1, 142, 0, 0, 0);
+    expect_no_drops(&c);
+    c = port_ctr(fx, fx->a2);
+    expect_ctr(&c, 0, 0, 1, 142, 1);
+    c = port_ctr(fx, fx->t1);
+    expect_ctr(&c, 0, 0, 1, 146, 1);
+    c = port_ctr(fx, fx->b1);
+    expect_ctr(&c, 0, 0, 0, 0, 0);
+    c = seg_ctr(fx, fx->seg1);
+    expect_ctr(&c, 1, 142, 5, 142 + 2 * 146 + 2 * 178, 5);
+    expect_no_drops(&c);
+    c = seg_ctr(fx, fx->seg2);
+    expect_ctr(&c, 0, 0, 0, 0, 0);
+    c = vtep_ctr(fx, fx->v2);
+    expect_ctr(&c, 0, 0, 1, 178, 1);
+    c = vtep_ctr(fx, fx->v3);
+    expect_ctr(&c, 0, 0, 1, 178, 1);
+    struct vswitch_stats s = stats(fx);
+    expect_ctr(&s.total, 1, 142, 5, 142 + 2 * 146 + 2 * 178, 5);
+    expect_no_drops(&s.total);
+    assert_int_equal(s.mac_learned, 1);
+    assert_int_equal(s.mac_moves, 0);
+
+    /* The source was learned, in 5001 only. */
+    expect_mac_at(fx, fx->seg1, MAC1, MAC_DEST_PORT(fx->a1), false);
+    assert_int_equal(lookup(fx, fx->seg1, MAC1)->last_seen, NOW);
+    assert_null(lookup(fx, fx->seg2, MAC1));
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->a1), 1);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->a2), 0);
+}
+
+static void test_broadcast_and_multicast_flood(void **state)
+{
+    struct fx *fx = *state;
+    size_t len = frame_arp(fx->f, 1, MAC2, "172.16.10.2", "00:00:00:00:00:00", "172.16.10.1");
+
+    /* ARP request (broadcast) from a2. */
+    run_port(fx, fx->a2, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    expect_frame(fx, fx->a1, fx->f, len);
+    size_t tlen = with_tag(fx->e, fx->f, len, 0x8100, 0, 101);
+    expect_frame(fx, fx->t2, fx->e, tlen);
+    expect_vxlan_to(fx, fx->v3, VTEP3, 5001, fx->f, len);
+    out_free(fx);
+
+    /* A multicast destination floods too, even once a1's MAC is known. */
+    learn_on_port(fx, fx->a1, MAC1, NOW);
+    len = frame_udp4(fx->f, "01:00:5e:01:02:03", MAC1, IP1, "239.1.2.3", 5000, 5000, 64);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    expect_frame(fx, fx->a2, fx->f, len);
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5001, fx->f, len);
+    out_free(fx);
+
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.total.flood_packets, 15);
+    assert_int_equal(s.total.tx_packets, 15);
+    expect_no_drops(&s.total);
+}
+
+static void test_flood_no_destination(void **state)
+{
+    struct fx *fx = *state;
+    uint32_t seg = add_segment(fx, 7000, 0); /* no peers, one port */
+    uint16_t only = add_access(fx, seg);
+    size_t len = udp(fx->f, BCAST, MAC1);
+
+    run_port(fx, only, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    struct vswitch_counters c = seg_ctr(fx, seg);
+    expect_ctr(&c, 1, 142, 0, 0, 0);
+    expect_only_drops(&c, DROP_NO_DESTINATION, 1);
+    struct vswitch_stats s = stats(fx);
+    expect_only_drops(&s.total, DROP_NO_DESTINATION, 1);
+    /* The source is learned all the same. */
+    expect_mac_at(fx, seg, MAC1, MAC_DEST_PORT(only), false);
+}
+
+/* ---- Unicast ------------------------------------------------------------- */
+
+static void test_known_unicast_one_port(void **state)
+{
+    struct fx *fx = *state;
+
+    learn_on_port(fx, fx->a1, MAC1, NOW);
+    size_t len = udp(fx->f, MAC1, MAC2);
+    run_port(fx, fx->a2, fx->f, len, NOW + 1);
+    EXPECT_DESTS(fx, fx->a1);
+    expect_frame(fx, fx->a1, fx->f, len);
+    assert_int_equal(pkt_pool_available(fx->pool), POOL_SIZE - 1);
+    out_free(fx);
+
+    struct vswitch_counters c = port_ctr(fx, fx->a1);
+    expect_ctr(&c, 1, 142, 1, 142, 0);
+    c = port_ctr(fx, fx->t1);
+    expect_ctr(&c, 0, 0, 1, 146, 1); /* the learning broadcast only */
+    c = vtep_ctr(fx, fx->v2);
+    expect_ctr(&c, 0, 0, 1, 178, 1);
+
+    /* Both ways once both are known. */
+    len = udp(fx->f, MAC2, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW + 2);
+    EXPECT_DESTS(fx, fx->a2);
+    expect_frame(fx, fx->a2, fx->f, len);
+    out_free(fx);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.total.tx_packets, 5 + 1 + 1);
+    assert_int_equal(s.total.flood_packets, 5);
+    assert_int_equal(s.mac_learned, 2);
+}
+
+static void test_known_unicast_to_trunk(void **state)
+{
+    struct fx *fx = *state;
+
+    /* MAC3 lives on trunk t1 in VLAN 101. */
+    size_t len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 3, 101);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    out_free(fx);
+    expect_mac_at(fx, fx->seg1, MAC3, MAC_DEST_PORT(fx->t1), false);
+    assert_null(lookup(fx, fx->seg2, MAC3));
+
+    /* From an access port: tagged 101, PCP 0. */
+    len = udp(fx->f, MAC3, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->t1);
+    size_t tlen = with_tag(fx->e, fx->f, len, 0x8100, 0, 101);
+    expect_frame(fx, fx->t1, fx->e, tlen);
+    out_free(fx);
+
+    /* From the other trunk: re-tagged 101 with the sender's PCP. */
+    len = udp_tagged(fx->f, MAC3, MAC4, 0x8100, 6, 101);
+    run_port(fx, fx->t2, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->t1);
+    expect_frame(fx, fx->t1, fx->f, len);
+    out_free(fx);
+
+    /* From the trunk to an access port: untagged. */
+    len = udp_tagged(fx->f, MAC1, MAC3, 0x8100, 5, 101);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1);
+    size_t ulen = without_tag(fx->e, fx->f, len);
+    expect_frame(fx, fx->a1, fx->e, ulen);
+    out_free(fx);
+
+    struct vswitch_counters c = port_ctr(fx, fx->t1);
+    expect_ctr(&c, 2, 2 * 146, 2, 2 * 146, 0);
+    c = seg_ctr(fx, fx->seg1);
+    /* rx counts the frames as they came in (tagged from trunks). */
+    assert_int_equal(c.rx_packets, 4);
+    assert_int_equal(c.rx_bytes, 146 + 142 + 146 + 146);
+}
+
+static void test_remote_learning_and_encap(void **state)
+{
+    struct fx *fx = *state;
+    uint8_t inner[256];
+    size_t ilen = udp(inner, MAC1, MACR2); /* MAC1 unknown yet */
+
+    /* From the overlay: flooded to the local ports only (split horizon). */
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, inner, ilen, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2);
+    expect_frame(fx, fx->a1, inner, ilen);
+    expect_frame(fx, fx->a2, inner, ilen);
+    size_t tlen = with_tag(fx->e, inner, ilen, 0x8100, 0, 101);
+    expect_frame(fx, fx->t1, fx->e, tlen);
+    expect_frame(fx, fx->t2, fx->e, tlen);
+    out_free(fx);
+
+    /* The inner source is learned behind the sending VTEP, in 5001 only. */
+    expect_mac_at(fx, fx->seg1, MACR2, MAC_DEST_REMOTE(fx->v2), false);
+    assert_null(lookup(fx, fx->seg2, MACR2));
+
+    struct vswitch_counters c = vtep_ctr(fx, fx->v2);
+    expect_ctr(&c, 1, ilen, 0, 0, 0);
+    c = seg_ctr(fx, fx->seg1);
+    expect_ctr(&c, 1, ilen, 4, 2 * 142 + 2 * 146, 4);
+    struct vswitch_stats s = stats(fx);
+    expect_ctr(&s.total, 1, ilen + VXLAN_HEADER_LEN, 4, 2 * 142 + 2 * 146, 4);
+    assert_int_equal(s.mac_learned, 1);
+
+    /* Unicast back: one encapsulated copy, to 10.0.2.1 only. */
+    size_t len = udp(fx->f, MACR2, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, DV(fx->v2));
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5001, fx->f, len);
+    out_free(fx);
+    c = vtep_ctr(fx, fx->v2);
+    expect_ctr(&c, 1, ilen, 1, 178, 0);
+    c = vtep_ctr(fx, fx->v3);
+    expect_ctr(&c, 0, 0, 0, 0, 0);
+
+    /* From a trunk in VLAN 101: the inner frame leaves untagged. */
+    len = udp_tagged(fx->f, MACR2, MAC3, 0x8100, 7, 101);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, DV(fx->v2));
+    size_t ulen = without_tag(fx->e, fx->f, len);
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5001, fx->e, ulen);
+    out_free(fx);
+
+    /* Segment 5002 has its own VNI on the wire. */
+    learn_remote(fx, VTEP2, 5002, MACR2, NOW);
+    expect_mac_at(fx, fx->seg2, MACR2, MAC_DEST_REMOTE(fx->v2), false);
+    len = udp(fx->f, MACR2, MACB);
+    run_port(fx, fx->b1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, DV(fx->v2));
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5002, fx->f, len);
+    out_free(fx);
+}
+
+static void test_vxlan_flow_entropy(void **state)
+{
+    struct fx *fx = *state;
+    uint16_t first = 0;
+    bool differ = false;
+
+    learn_remote(fx, VTEP2, 5001, MACR2, NOW);
+    /* Eight flows between the same two hosts: the outer source port follows the flow. */
+    for (int i = 0; i < 8; i++) {
+        size_t len = frame_udp4(fx->f, MACR2, MAC1, IP1, IP2, (uint16_t)(1000 + i), 2000, 100);
+        run_port(fx, fx->a1, fx->f, len, NOW);
+        EXPECT_DESTS(fx, DV(fx->v2));
+        expect_vxlan_to(fx, fx->v2, VTEP2, 5001, fx->f, len);
+        uint16_t sport = be16(tx_for(fx, DV(fx->v2))->data + 20);
+        if (i == 0) {
+            first = sport;
+        } else if (sport != first) {
+            differ = true;
+        }
+        out_free(fx);
+    }
+    assert_true(differ);
+}
+
+static void test_split_horizon(void **state)
+{
+    struct fx *fx = *state;
+    uint8_t inner[256];
+
+    learn_remote(fx, VTEP2, 5001, MACR2, NOW);
+    out_free(fx);
+
+    /* From 10.0.3.1 to a MAC behind 10.0.2.1: never back into the overlay. */
+    size_t ilen = udp(inner, MACR2, MACR3);
+    run_vxlan(fx, VTEP3, VXLAN_FLAG_I, 5001, inner, ilen, NOW);
+    assert_int_equal(fx->out.n, 0);
+    struct vswitch_counters c = seg_ctr(fx, fx->seg1);
+    expect_only_drops(&c, DROP_SPLIT_HORIZON, 1);
+    struct vswitch_stats s = stats(fx);
+    expect_only_drops(&s.total, DROP_SPLIT_HORIZON, 1);
+    c = vtep_ctr(fx, fx->v2);
+    assert_int_equal(c.tx_packets, 0);
+    /* Its source is learned nonetheless. */
+    expect_mac_at(fx, fx->seg1, MACR3, MAC_DEST_REMOTE(fx->v3), false);
+
+    /* Even to a MAC behind the sending VTEP itself. */
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, inner, udp(inner, MACR2, MAC7), NOW);
+    assert_int_equal(fx->out.n, 0);
+    s = stats(fx);
+    expect_only_drops(&s.total, DROP_SPLIT_HORIZON, 2);
+
+    /* A broadcast from the overlay reaches local ports only. */
+    ilen = udp(inner, BCAST, MACR3);
+    run_vxlan(fx, VTEP3, VXLAN_FLAG_I, 5001, inner, ilen, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2);
+    out_free(fx);
+    s = stats(fx);
+    assert_int_equal(s.total.tx_packets, 4 + 4); /* learn_remote's flood and this one */
+}
+
+static void test_hairpin(void **state)
+{
+    struct fx *fx = *state;
+
+    learn_on_port(fx, fx->a1, MAC1, NOW);
+    size_t len = udp(fx->f, MAC1, MAC4); /* MAC4 also behind a1 */
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    struct vswitch_counters c = port_ctr(fx, fx->a1);
+    expect_only_drops(&c, DROP_HAIRPIN, 1);
+    assert_int_equal(c.rx_packets, 2);
+    c = seg_ctr(fx, fx->seg1);
+    expect_only_drops(&c, DROP_HAIRPIN, 1);
+    struct vswitch_stats s = stats(fx);
+    expect_only_drops(&s.total, DROP_HAIRPIN, 1);
+    expect_mac_at(fx, fx->seg1, MAC4, MAC_DEST_PORT(fx->a1), false);
+}
+
+/* ---- VLANs --------------------------------------------------------------- */
+
+static void test_access_port_vlans(void **state)
+{
+    struct fx *fx = *state;
+
+    /* A VLAN-tagged frame on an access port is dropped, whatever the VLAN. */
+    size_t len = udp_tagged(fx->f, BCAST, MAC1, 0x8100, 0, 101);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    len = udp_tagged(fx->f, BCAST, MAC1, 0x8100, 0, 55);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    len = udp_tagged(fx->f, BCAST, MAC1, 0x88a8, 0, 0);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    struct vswitch_counters c = port_ctr(fx, fx->a1);
+    expect_only_drops(&c, DROP_VLAN_NOT_ALLOWED, 3);
+    assert_int_equal(c.rx_packets, 3);
+    assert_null(lookup(fx, fx->seg1, MAC1));
+
+    /* A priority tag (VID 0) is accepted; its PCP rides along. */
+    len = udp_tagged(fx->f, BCAST, MAC1, 0x8100, 5, 0);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    size_t ulen = without_tag(fx->x, fx->f, len);
+    expect_frame(fx, fx->a2, fx->x, ulen);
+    size_t tlen = with_tag(fx->e, fx->x, ulen, 0x8100, 5, 101);
+    expect_frame(fx, fx->t1, fx->e, tlen);
+    expect_frame(fx, fx->t2, fx->e, tlen);
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5001, fx->x, ulen);
+    out_free(fx);
+    expect_mac_at(fx, fx->seg1, MAC1, MAC_DEST_PORT(fx->a1), false);
+    struct vswitch_stats s = stats(fx);
+    expect_only_drops(&s.total, DROP_VLAN_NOT_ALLOWED, 3);
+}
+
+static void test_trunk_allowed_vlans(void **state)
+{
+    struct fx *fx = *state;
+
+    /* VLAN 101 on t1 -> segment 5001. */
+    size_t len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 3, 101);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t2, DV(fx->v2), DV(fx->v3));
+    size_t ulen = without_tag(fx->x, fx->f, len);
+    expect_frame(fx, fx->a1, fx->x, ulen);
+    expect_frame(fx, fx->a2, fx->x, ulen);
+    expect_frame(fx, fx->t2, fx->f, len); /* same tag, same PCP */
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5001, fx->x, ulen);
+    expect_vxlan_to(fx, fx->v3, VTEP3, 5001, fx->x, ulen);
+    out_free(fx);
+
+    /* VLAN 102 on t1 -> segment 5002: b1, t2 (tag 102), and 5002's only peer. */
+    len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 102);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->b1, fx->t2, DV(fx->v2));
+    ulen = without_tag(fx->x, fx->f, len);
+    expect_frame(fx, fx->b1, fx->x, ulen);
+    expect_frame(fx, fx->t2, fx->f, len);
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5002, fx->x, ulen);
+    out_free(fx);
+
+    /* One MAC, two VLANs: two entries on the same trunk. */
+    expect_mac_at(fx, fx->seg1, MAC3, MAC_DEST_PORT(fx->t1), false);
+    expect_mac_at(fx, fx->seg2, MAC3, MAC_DEST_PORT(fx->t1), false);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->t1), 2);
+
+    struct vswitch_counters c = seg_ctr(fx, fx->seg1);
+    expect_ctr(&c, 1, 146, 5, 2 * 142 + 146 + 2 * 178, 5);
+    c = seg_ctr(fx, fx->seg2);
+    expect_ctr(&c, 1, 146, 3, 142 + 146 + 178, 3);
+    c = port_ctr(fx, fx->t2);
+    expect_ctr(&c, 0, 0, 2, 2 * 146, 2);
+}
+
+static void test_trunk_vlan_errors(void **state)
+{
+    struct fx *fx = *state;
+    struct port_config pc;
+
+    trunk_config(&pc, ETH_TYPE_VLAN, 0);
+    port_config_allow_vlan(&pc, 101);
+    port_config_allow_vlan(&pc, 103); /* no segment has VLAN 103 */
+    uint16_t t3 = add_port(fx, &pc);
+
+    size_t len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 102); /* not allowed on t3 */
+    run_port(fx, t3, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    len = udp(fx->f, BCAST, MAC3); /* untagged, no native VLAN */
+    run_port(fx, t3, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 0); /* priority tag, no native VLAN */
+    run_port(fx, t3, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    struct vswitch_counters c = port_ctr(fx, t3);
+    expect_only_drops(&c, DROP_VLAN_NOT_ALLOWED, 3);
+
+    len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 103); /* allowed, but no segment */
+    run_port(fx, t3, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    c = port_ctr(fx, t3);
+    assert_int_equal(c.drops[DROP_NO_SEGMENT], 1);
+    assert_int_equal(drops_sum(&c), 4);
+    assert_int_equal(c.rx_packets, 4);
+
+    /* None of this reached a segment or the MAC table. */
+    c = seg_ctr(fx, fx->seg1);
+    expect_ctr(&c, 0, 0, 0, 0, 0);
+    expect_no_drops(&c);
+    c = seg_ctr(fx, fx->seg2);
+    expect_ctr(&c, 0, 0, 0, 0, 0);
+    assert_null(lookup(fx, fx->seg1, MAC3));
+    assert_null(lookup(fx, fx->seg2, MAC3));
+    assert_int_equal(vswitch_port_mac_count(fx->sw, t3), 0);
+
+    /* Only VLAN 101 goes through t3, and only 101 comes out of it. */
+    len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 101);
+    run_port(fx, t3, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    out_free(fx);
+    len = udp(fx->f, BCAST, MACB);
+    run_port(fx, fx->b1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->t1, fx->t2, DV(fx->v2));
+    out_free(fx);
+}
+
+static void test_trunk_native_vlan(void **state)
+{
+    struct fx *fx = *state;
+    struct port_config pc;
+
+    trunk_config(&pc, ETH_TYPE_VLAN, 101);
+    port_config_allow_vlan(&pc, 101);
+    port_config_allow_vlan(&pc, 102);
+    uint16_t t3 = add_port(fx, &pc);
+
+    /* Untagged in on the native VLAN: segment 5001. */
+    size_t len = udp(fx->f, BCAST, MAC5);
+    run_port(fx, t3, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    expect_frame(fx, fx->a1, fx->f, len);
+    size_t tlen = with_tag(fx->e, fx->f, len, 0x8100, 0, 101);
+    expect_frame(fx, fx->t1, fx->e, tlen);
+    out_free(fx);
+    expect_mac_at(fx, fx->seg1, MAC5, MAC_DEST_PORT(t3), false);
+
+    /* Priority-tagged on the native VLAN: segment 5001, tag removed, PCP kept. */
+    len = udp_tagged(fx->f, BCAST, MAC5, 0x8100, 4, 0);
+    run_port(fx, t3, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    size_t ulen = without_tag(fx->x, fx->f, len);
+    expect_frame(fx, fx->a1, fx->x, ulen);
+    tlen = with_tag(fx->e, fx->x, ulen, 0x8100, 4, 101);
+    expect_frame(fx, fx->t2, fx->e, tlen);
+    out_free(fx);
+
+    /* Tagged 101 on a trunk whose native VLAN is 101 is accepted too. */
+    len = udp_tagged(fx->f, BCAST, MAC5, 0x8100, 0, 101);
+    run_port(fx, t3, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 6);
+    out_free(fx);
+
+    /* Out of the native VLAN: untagged. Out of VLAN 102: tagged. */
+    len = udp(fx->f, MAC5, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, t3);
+    expect_frame(fx, t3, fx->f, len);
+    out_free(fx);
+    len = udp(fx->f, BCAST, MACB);
+    run_port(fx, fx->b1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->t1, fx->t2, t3, DV(fx->v2));
+    tlen = with_tag(fx->e, fx->f, len, 0x8100, 0, 102);
+    expect_frame(fx, t3, fx->e, tlen);
+    out_free(fx);
+
+    /* Tagged 102 in: segment 5002. */
+    len = udp_tagged(fx->f, MACB, MAC6, 0x8100, 0, 102);
+    run_port(fx, t3, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->b1);
+    ulen = without_tag(fx->x, fx->f, len);
+    expect_frame(fx, fx->b1, fx->x, ulen);
+    out_free(fx);
+    expect_mac_at(fx, fx->seg2, MAC6, MAC_DEST_PORT(t3), false);
+    struct vswitch_stats s = stats(fx);
+    expect_no_drops(&s.total);
+}
+
+static void test_trunk_8021ad(void **state)
+{
+    struct fx *fx = *state;
+    struct port_config pc;
+
+    trunk_config(&pc, ETH_TYPE_QINQ, 0);
+    port_config_allow_vlan(&pc, 101);
+    uint16_t s1 = add_port(fx, &pc);
+    assert_int_equal(vswitch_port_get(fx->sw, s1)->tpid, 0x88a8);
+
+    /* S-tag 101 in: segment 5001, S-tag stripped; 802.1Q trunks get a C-tag. */
+    size_t len = udp_tagged(fx->f, BCAST, MAC5, 0x88a8, 2, 101);
+    run_port(fx, s1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    size_t ulen = without_tag(fx->x, fx->f, len);
+    expect_frame(fx, fx->a1, fx->x, ulen);
+    size_t tlen = with_tag(fx->e, fx->x, ulen, 0x8100, 2, 101);
+    expect_frame(fx, fx->t1, fx->e, tlen);
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5001, fx->x, ulen);
+    out_free(fx);
+
+    /* Out of the 802.1ad trunk: TPID 0x88a8. */
+    len = udp(fx->f, MAC5, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, s1);
+    tlen = with_tag(fx->e, fx->f, len, 0x88a8, 0, 101);
+    expect_frame(fx, s1, fx->e, tlen);
+    out_free(fx);
+
+    /* QinQ: S-tag 101 then C-tag 7: the S-tag goes, the customer tag stays. */
+    const struct frame_tag tags[3] = {
+        {.tpid = 0x88a8, .vid = 101, .pcp = 1}, {.tpid = 0x8100, .vid = 7, .pcp = 0}, {0}};
+    len = frame_udp4_tagged(fx->f, MAC1, MAC5, tags, IP1, IP2, 1000, 2000, 100);
+    assert_int_equal(len, 150);
+    run_port(fx, s1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1);
+    ulen = without_tag(fx->x, fx->f, len);
+    assert_int_equal(be16(fx->x + 12), 0x8100);
+    expect_frame(fx, fx->a1, fx->x, ulen);
+    out_free(fx);
+
+    /* A C-tag alone is not this trunk's tag: untagged to it, and no native VLAN. */
+    len = udp_tagged(fx->f, BCAST, MAC5, 0x8100, 0, 101);
+    run_port(fx, s1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    struct vswitch_counters c = port_ctr(fx, s1);
+    expect_only_drops(&c, DROP_VLAN_NOT_ALLOWED, 1);
+}
+
+static void test_segment_isolation(void **state)
+{
+    struct fx *fx = *state;
+    uint16_t b2 = add_access(fx, fx->seg2);
+
+    /* The same two MACs in both segments. */
+    learn_on_port(fx, fx->a1, MAC1, NOW);
+    learn_on_port(fx, fx->a2, MAC2, NOW);
+    learn_on_port(fx, fx->b1, MAC1, NOW);
+    learn_on_port(fx, b2, MAC2, NOW);
+    expect_mac_at(fx, fx->seg1, MAC1, MAC_DEST_PORT(fx->a1), false);
+    expect_mac_at(fx, fx->seg2, MAC1, MAC_DEST_PORT(fx->b1), false);
+    expect_mac_at(fx, fx->seg1, MAC2, MAC_DEST_PORT(fx->a2), false);
+    expect_mac_at(fx, fx->seg2, MAC2, MAC_DEST_PORT(b2), false);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.mac_learned, 4);
+    assert_int_equal(s.mac_moves, 0);
+
+    size_t len = udp(fx->f, MAC1, MAC2);
+    run_port(fx, fx->a2, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1);
+    out_free(fx);
+    run_port(fx, b2, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->b1);
+    out_free(fx);
+
+    /* Broadcast in 5002 stays in 5002. */
+    len = udp(fx->f, BCAST, MAC2);
+    run_port(fx, b2, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->b1, fx->t1, fx->t2, DV(fx->v2));
+    size_t tlen = with_tag(fx->e, fx->f, len, 0x8100, 0, 102);
+    expect_frame(fx, fx->t1, fx->e, tlen);
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5002, fx->f, len);
+    out_free(fx);
+
+    /* From the overlay: VNI 5002 to 5002's MAC1 (b1), not a1. */
+    uint8_t inner[256];
+    size_t ilen = udp(inner, MAC1, MACR2);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5002, inner, ilen, NOW);
+    EXPECT_DESTS(fx, fx->b1);
+    out_free(fx);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, inner, ilen, NOW);
+    EXPECT_DESTS(fx, fx->a1);
+    out_free(fx);
+    s = stats(fx);
+    assert_int_equal(s.mac_moves, 0);
+    expect_no_drops(&s.total);
+}
+
+/* ---- Learning ------------------------------------------------------------ */
+
+static void test_many_macs_behind_one_port(void **state)
+{
+    struct fx *fx = *state;
+    char m[ETH_ADDR_STRLEN];
+
+    for (int i = 0; i < 100; i++) {
+        snprintf(m, sizeof m, "02:00:00:00:10:%02x", i);
+        size_t len = udp_tagged(fx->f, BCAST, m, 0x8100, 0, 101);
+        run_port(fx, fx->t1, fx->f, len, NOW + (uint32_t)i);
+        assert_int_equal(fx->out.n, 5);
+        out_free(fx);
+    }
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->t1), 100);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.mac_learned, 100);
+    for (int i = 0; i < 100; i++) {
+        snprintf(m, sizeof m, "02:00:00:00:10:%02x", i);
+        expect_mac_at(fx, fx->seg1, m, MAC_DEST_PORT(fx->t1), false);
+        assert_int_equal(lookup(fx, fx->seg1, m)->last_seen, NOW + (uint32_t)i);
+        size_t len = udp(fx->f, m, MAC1);
+        run_port(fx, fx->a1, fx->f, len, NOW + 100);
+        EXPECT_DESTS(fx, fx->t1);
+        size_t tlen = with_tag(fx->e, fx->f, len, 0x8100, 0, 101);
+        expect_frame(fx, fx->t1, fx->e, tlen);
+        out_free(fx);
+    }
+}
+
+static void test_mac_limit(void **state)
+{
+    struct fx *fx = *state;
+    struct port_config pc;
+
+    port_config_default(&pc);
+    pc.access_segment = fx->seg1;
+    pc.mac_limit = 2;
+    uint16_t lim = add_port(fx, &pc);
+
+    learn_on_port(fx, lim, MAC5, NOW);
+    learn_on_port(fx, lim, MAC6, NOW);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, lim), 2);
+
+    /* A third source is dropped, not learned, not forwarded. */
+    size_t len = udp(fx->f, BCAST, MAC7);
+    run_port(fx, lim, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    assert_null(lookup(fx, fx->seg1, MAC7));
+    struct vswitch_counters c = port_ctr(fx, lim);
+    expect_only_drops(&c, DROP_MAC_LIMIT, 1);
+    c = seg_ctr(fx, fx->seg1);
+    expect_only_drops(&c, DROP_MAC_LIMIT, 1);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, lim), 2);
+
+    /* Known sources still go through. */
+    len = udp(fx->f, BCAST, MAC5);
+    run_port(fx, lim, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 6);
+    out_free(fx);
+
+    /* A MAC moving onto the full port counts as new on it: dropped, left where it was. */
+    learn_on_port(fx, fx->a1, MAC1, NOW);
+    len = udp(fx->f, BCAST, MAC1);
+    run_port(fx, lim, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    expect_mac_at(fx, fx->seg1, MAC1, MAC_DEST_PORT(fx->a1), false);
+    c = port_ctr(fx, lim);
+    expect_only_drops(&c, DROP_MAC_LIMIT, 2);
+
+    /* Room again once one of its MACs is gone. */
+    struct eth_addr m5 = mac(MAC5);
+    assert_int_equal(vswitch_mac_del(fx->sw, fx->seg1, &m5), 0);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, lim), 1);
+    len = udp(fx->f, BCAST, MAC7);
+    run_port(fx, lim, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 6);
+    out_free(fx);
+    expect_mac_at(fx, fx->seg1, MAC7, MAC_DEST_PORT(lim), false);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, lim), 2);
+    struct vswitch_stats s = stats(fx);
+    expect_only_drops(&s.total, DROP_MAC_LIMIT, 2);
+}
+
+static void test_learning_off(void **state)
+{
+    struct fx *fx = *state;
+    struct port_config pc = *vswitch_port_get(fx->sw, fx->a2);
+
+    pc.learning = false;
+    assert_int_equal(vswitch_port_set(fx->sw, fx->a2, &pc), 0);
+    learn_on_port(fx, fx->a2, MAC2, NOW);
+    assert_null(lookup(fx, fx->seg1, MAC2));
+    size_t len = udp(fx->f, MAC2, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 5); /* still unknown: flooded */
+    out_free(fx);
+}
+
+static void test_static_mac_not_overridden(void **state)
+{
+    struct fx *fx = *state;
+    struct eth_addr m1 = mac(MAC1), m2 = mac(MAC2), m9 = mac(MAC9);
+
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg1, &m1, MAC_DEST_PORT(fx->a1), NOW), 0);
+    expect_mac_at(fx, fx->seg1, MAC1, MAC_DEST_PORT(fx->a1), true);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->a1), 0); /* limit counts learned only */
+
+    /* MAC1 appears on a2: the static entry stays, no move. */
+    learn_on_port(fx, fx->a2, MAC1, NOW + 1);
+    expect_mac_at(fx, fx->seg1, MAC1, MAC_DEST_PORT(fx->a1), true);
+    assert_int_equal(lookup(fx, fx->seg1, MAC1)->last_seen, NOW);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->a2), 0);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.mac_moves, 0);
+    assert_int_equal(s.mac_learned, 0);
+
+    /* Frames to MAC1 go to a1 only, from a2 too. */
+    size_t len = udp(fx->f, MAC1, MAC2);
+    run_port(fx, fx->a2, fx->f, len, NOW + 2);
+    EXPECT_DESTS(fx, fx->a1);
+    out_free(fx);
+
+    /* Nor does a MAC behind a VTEP move a static entry. */
+    uint8_t inner[256];
+    size_t ilen = udp(inner, BCAST, MAC1);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, inner, ilen, NOW + 3);
+    out_free(fx);
+    expect_mac_at(fx, fx->seg1, MAC1, MAC_DEST_PORT(fx->a1), true);
+
+    /* A static entry replaces a learned one, and the port's learned count drops. */
+    learn_on_port(fx, fx->a2, MAC2, NOW);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->a2), 1);
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg1, &m2, MAC_DEST_PORT(fx->t1), NOW), 0);
+    expect_mac_at(fx, fx->seg1, MAC2, MAC_DEST_PORT(fx->t1), true);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->a2), 0);
+    len = udp(fx->f, MAC2, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->t1);
+    out_free(fx);
+
+    /* A static MAC behind a peer: unicast encapsulation to that peer only. */
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg1, &m9, MAC_DEST_REMOTE(fx->v3), NOW),
+                     0);
+    len = udp(fx->f, MAC9, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, DV(fx->v3));
+    expect_vxlan_to(fx, fx->v3, VTEP3, 5001, fx->f, len);
+    out_free(fx);
+    /* ... which learning from another VTEP does not move. */
+    ilen = udp(inner, BCAST, MAC9);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, inner, ilen, NOW);
+    out_free(fx);
+    expect_mac_at(fx, fx->seg1, MAC9, MAC_DEST_REMOTE(fx->v3), true);
+
+    /* Static entries do not age. */
+    assert_int_equal(vswitch_age(fx->sw, NOW + 100000), 0);
+    expect_mac_at(fx, fx->seg1, MAC1, MAC_DEST_PORT(fx->a1), true);
+    s = stats(fx);
+    assert_int_equal(s.mac_moves, 0);
+    assert_int_equal(s.mac_aged, 0);
+    expect_no_drops(&s.total);
+}
+
+static void test_mac_moves(void **state)
+{
+    struct fx *fx = *state;
+
+    learn_on_port(fx, fx->a1, MAC1, NOW);
+    learn_on_port(fx, fx->b1, MAC1, NOW); /* same MAC in 5002: not a move */
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->a1), 1);
+
+    /* Port to port. */
+    learn_on_port(fx, fx->a2, MAC1, NOW + 1);
+    expect_mac_at(fx, fx->seg1, MAC1, MAC_DEST_PORT(fx->a2), false);
+    assert_int_equal(lookup(fx, fx->seg1, MAC1)->last_seen, NOW + 1);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->a1), 0);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->a2), 1);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.mac_moves, 1);
+    assert_int_equal(s.mac_learned, 2);
+    size_t len = udp(fx->f, MAC1, MAC4);
+    run_port(fx, fx->a1, fx->f, len, NOW + 1);
+    EXPECT_DESTS(fx, fx->a2);
+    out_free(fx);
+
+    /* Port to VTEP. */
+    learn_remote(fx, VTEP2, 5001, MAC1, NOW + 2);
+    expect_mac_at(fx, fx->seg1, MAC1, MAC_DEST_REMOTE(fx->v2), false);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->a2), 0);
+    s = stats(fx);
+    assert_int_equal(s.mac_moves, 2);
+    run_port(fx, fx->a1, fx->f, len, NOW + 2);
+    EXPECT_DESTS(fx, DV(fx->v2));
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5001, fx->f, len);
+    out_free(fx);
+
+    /* VTEP to VTEP. */
+    learn_remote(fx, VTEP3, 5001, MAC1, NOW + 3);
+    expect_mac_at(fx, fx->seg1, MAC1, MAC_DEST_REMOTE(fx->v3), false);
+    s = stats(fx);
+    assert_int_equal(s.mac_moves, 3);
+
+    /* VTEP back to a (trunk) port. */
+    len = udp_tagged(fx->f, BCAST, MAC1, 0x8100, 0, 101);
+    run_port(fx, fx->t1, fx->f, len, NOW + 4);
+    out_free(fx);
+    expect_mac_at(fx, fx->seg1, MAC1, MAC_DEST_PORT(fx->t1), false);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->t1), 1);
+    s = stats(fx);
+    assert_int_equal(s.mac_moves, 4);
+    assert_int_equal(s.mac_learned, 3); /* MAC1 in each segment, and MAC4 */
+
+    /* 5002's MAC1 never moved. */
+    expect_mac_at(fx, fx->seg2, MAC1, MAC_DEST_PORT(fx->b1), false);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->b1), 1);
+    expect_no_drops(&s.total);
+}
+
+static void test_aging(void **state)
+{
+    struct fx *fx = *state;
+    struct eth_addr m9 = mac(MAC9);
+
+    learn_on_port(fx, fx->a1, MAC1, 100);
+    learn_remote(fx, VTEP2, 5001, MACR2, 150);
+    learn_on_port(fx, fx->a2, MAC2, 300);
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg1, &m9, MAC_DEST_PORT(fx->a1), 0), 0);
+
+    assert_int_equal(vswitch_age(fx->sw, 399), 0);
+    /* Exactly 300 s unseen: gone. */
+    assert_int_equal(vswitch_age(fx->sw, 400), 1);
+    assert_null(lookup(fx, fx->seg1, MAC1));
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->a1), 0);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.mac_aged, 1);
+
+    assert_int_equal(vswitch_age(fx->sw, 449), 0);
+    assert_int_equal(vswitch_age(fx->sw, 450), 1);
+    assert_null(lookup(fx, fx->seg1, MACR2));
+
+    /* Seen again at 500: MAC2 lives until 800. */
+    learn_on_port(fx, fx->a2, MAC2, 500);
+    assert_int_equal(vswitch_age(fx->sw, 799), 0);
+    expect_mac_at(fx, fx->seg1, MAC2, MAC_DEST_PORT(fx->a2), false);
+    assert_int_equal(vswitch_age(fx->sw, 800), 1);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->a2), 0);
+    s = stats(fx);
+    assert_int_equal(s.mac_aged, 3);
+    expect_mac_at(fx, fx->seg1, MAC9, MAC_DEST_PORT(fx->a1), true);
+
+    /* Aged out: flooded again. */
+    size_t len = udp(fx->f, MAC1, MAC2);
+    run_port(fx, fx->a2, fx->f, len, 900);
+    assert_int_equal(fx->out.n, 5);
+    out_free(fx);
+}
+
+static void test_aging_configurable(void **state)
+{
+    struct fx *fx = *state;
+    struct vswitch_config cfg;
+    int error = -1;
+
+    vswitch_config_default(&cfg);
+    cfg.local_vtep4 = ip(VTEP_LOCAL);
+    cfg.mac_age_seconds = 10;
+    struct vswitch *sw = vswitch_create(&cfg, fx->pool, &error);
+    assert_non_null(sw);
+    struct segment_config sc = {.vni = 42, .bum = BUM_HEAD_END};
+    uint32_t seg = 0;
+    assert_int_equal(vswitch_segment_add(sw, &sc, &seg), 0);
+    struct port_config pc;
+    port_config_default(&pc);
+    pc.access_segment = seg;
+    uint16_t p1 = 0, p2 = 0;
+    assert_int_equal(vswitch_port_add(sw, &pc, &p1), 0);
+    assert_int_equal(vswitch_port_add(sw, &pc, &p2), 0);
+
+    size_t len = udp(fx->f, BCAST, MAC1);
+    struct pkt *p = frame_to_pkt(fx->pool, fx->f, len);
+    vswitch_input_port(sw, p1, &p, 1, 5, &fx->out);
+    EXPECT_DESTS(fx, p2);
+    out_free(fx);
+    struct eth_addr m1 = mac(MAC1);
+    assert_non_null(vswitch_mac_lookup(sw, seg, &m1));
+    assert_int_equal(vswitch_age(sw, 14), 0);
+    assert_int_equal(vswitch_age(sw, 15), 1);
+    assert_null(vswitch_mac_lookup(sw, seg, &m1));
+    vswitch_destroy(sw);
+}
+
+static void test_table_full_still_forwards(void **state)
+{
+    struct fx *fx = *state; /* MAC table of 2 entries */
+
+    learn_on_port(fx, fx->a1, MAC1, NOW);
+    learn_on_port(fx, fx->a2, MAC2, NOW);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.mac_learned, 2);
+    assert_int_equal(s.mac_table_full, 0);
+
+    /* A third source: not learned, forwarded all the same, counted. */
+    size_t len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 101);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t2, DV(fx->v2), DV(fx->v3));
+    out_free(fx);
+    assert_null(lookup(fx, fx->seg1, MAC3));
+    s = stats(fx);
+    assert_int_equal(s.mac_table_full, 1);
+    assert_int_equal(s.mac_learned, 2);
+    expect_no_drops(&s.total);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->t1), 0);
+
+    /* Frames to it are flooded. */
+    len = udp(fx->f, MAC3, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    out_free(fx);
+
+    /* Full from the overlay side too. */
+    uint8_t inner[256];
+    size_t ilen = udp(inner, MAC1, MACR2);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, inner, ilen, NOW);
+    EXPECT_DESTS(fx, fx->a1);
+    out_free(fx);
+    s = stats(fx);
+    assert_int_equal(s.mac_table_full, 2);
+    assert_null(lookup(fx, fx->seg1, MACR2));
+
+    /* Known MACs are untouched; room again after a delete. */
+    len = udp(fx->f, MAC2, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2);
+    out_free(fx);
+    struct eth_addr m2 = mac(MAC2);
+    assert_int_equal(vswitch_mac_del(fx->sw, fx->seg1, &m2), 0);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->a2), 0);
+    learn_on_port(fx, fx->a1, MAC4, NOW);
+    expect_mac_at(fx, fx->seg1, MAC4, MAC_DEST_PORT(fx->a1), false);
+    s = stats(fx);
+    assert_int_equal(s.mac_learned, 3);
+    assert_int_equal(s.mac_table_full, 2);
+}
+
+/* ---- Port flags ---------------------------------------------------------- */
+
+static void test_promiscuous(void **state)
+{
+    struct fx *fx = *state;
+    struct port_config pc;
+
+    port_config_default(&pc);
+    pc.access_segment = fx->seg1;
+    pc.promiscuous = true;
+    uint16_t pr = add_port(fx, &pc);
+    pc.access_segment = fx->seg2;
+    uint16_t pr2 = add_port(fx, &pc);
+
+    learn_on_port(fx, fx->a1, MAC1, NOW);
+    learn_on_port(fx, fx->a2, MAC2, NOW);
+    struct vswitch_counters before = port_ctr(fx, pr);
+    assert_int_equal(before.tx_packets, 2); /* the two learning broadcasts */
+
+    /* Known unicast a2 -> a1: a1 and a copy to the promiscuous port of 5001 only. */
+    size_t len = udp(fx->f, MAC1, MAC2);
+    run_port(fx, fx->a2, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1, pr);
+    expect_frame(fx, fx->a1, fx->f, len);
+    expect_frame(fx, pr, fx->f, len);
+    out_free(fx);
+    struct vswitch_counters c = port_ctr(fx, pr);
+    expect_ctr(&c, 0, 0, 3, 3 * 142, 2); /* the copy is not a flood copy */
+    c = port_ctr(fx, pr2);
+    expect_ctr(&c, 0, 0, 0, 0, 0);
+
+    /* A broadcast reaches it once. */
+    len = udp(fx->f, BCAST, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2, fx->t1, fx->t2, pr, DV(fx->v2), DV(fx->v3));
+    out_free(fx);
+
+    /* Unicast to a remote MAC, and from the overlay to a local one. */
+    learn_remote(fx, VTEP2, 5001, MACR2, NOW);
+    len = udp(fx->f, MACR2, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, DV(fx->v2), pr);
+    expect_frame(fx, pr, fx->f, len); /* the copy is not encapsulated */
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5001, fx->f, len);
+    out_free(fx);
+    uint8_t inner[256];
+    size_t ilen = udp(inner, MAC2, MACR2);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, inner, ilen, NOW);
+    EXPECT_DESTS(fx, fx->a2, pr);
+    expect_frame(fx, pr, inner, ilen);
+    out_free(fx);
+
+    /* Its own frames are not copied back to it. */
+    len = udp(fx->f, MAC1, MAC6);
+    run_port(fx, pr, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1);
+    out_free(fx);
+    /* Nor is a frame addressed to it copied twice. */
+    len = udp(fx->f, MAC6, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, pr);
+    out_free(fx);
+    c = port_ctr(fx, pr2);
+    expect_ctr(&c, 0, 0, 0, 0, 0);
+}
+
+static void test_port_security(void **state)
+{
+    struct fx *fx = *state;
+    struct port_config pc;
+
+    port_config_default(&pc);
+    pc.access_segment = fx->seg1;
+    pc.port_security = true;
+    pc.n_bindings = 2;
+    pc.bindings[0].mac = mac(MAC5);
+    pc.bindings[0].ip = ip("192.168.1.5");
+    pc.bindings[1].mac = mac(MAC6); /* any IP */
+    uint16_t sp = add_port(fx, &pc);
+
+    /* Forged IP from a bound MAC. */
+    size_t len = frame_udp4(fx->f, MAC9, MAC5, "192.168.1.6", IP2, 68, 67, 100);
+    run_port(fx, sp, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    /* Unbound MAC. */
+    len = frame_udp4(fx->f, MAC9, MAC7, "192.168.1.5", IP2, 68, 67, 100);
+    run_port(fx, sp, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    /* ARP with a forged sender IP. */
+    len = frame_arp(fx->f, 1, MAC5, "192.168.1.6", "00:00:00:00:00:00", "192.168.1.1");
+    run_port(fx, sp, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    /* ARP whose sender MAC is not the frame's source. */
+    len = frame_arp(fx->f, 1, MAC7, "192.168.1.5", "00:00:00:00:00:00", "192.168.1.1");
+    struct eth_addr m5 = mac(MAC5);
+    memcpy(fx->f + 6, m5.bytes, 6);
+    run_port(fx, sp, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    /* IPv6 from a MAC bound to an IPv4 address only. */
+    len = frame_udp6(fx->f, MAC9, MAC5, "2001:db8::5", "2001:db8::1", 1000, 2000, 64, 0);
+    run_port(fx, sp, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+
+    struct vswitch_counters c = port_ctr(fx, sp);
+    assert_int_equal(c.drops[DROP_PORT_SECURITY_IP], 3);
+    assert_int_equal(c.drops[DROP_PORT_SECURITY_MAC], 2);
+    assert_int_equal(drops_sum(&c), 5);
+    assert_int_equal(c.rx_packets, 5);
+    c = seg_ctr(fx, fx->seg1);
+    assert_int_equal(c.drops[DROP_PORT_SECURITY_IP], 3);
+    assert_int_equal(c.drops[DROP_PORT_SECURITY_MAC], 2);
+    assert_int_equal(drops_sum(&c), 5);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.total.drops[DROP_PORT_SECURITY_IP], 3);
+    assert_int_equal(s.total.drops[DROP_PORT_SECURITY_MAC], 2);
+    assert_int_equal(drops_sum(&s.total), 5);
+    /* Nothing forged was learned. */
+    assert_null(lookup(fx, fx->seg1, MAC5));
+    assert_null(lookup(fx, fx->seg1, MAC7));
+    assert_int_equal(s.mac_learned, 0);
+
+    /* The bound pair passes: UDP, ARP, and DHCP from 0.0.0.0. */
+    len = frame_udp4(fx->f, MAC9, MAC5, "192.168.1.5", IP2, 1000, 2000, 100);
+    run_port(fx, sp, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    expect_frame(fx, fx->a1, fx->f, len);
+    out_free(fx);
+    len = frame_arp(fx->f, 1, MAC5, "192.168.1.5", "00:00:00:00:00:00", "192.168.1.1");
+    run_port(fx, sp, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 6);
+    out_free(fx);
+    len = frame_udp4(fx->f, BCAST, MAC5, "0.0.0.0", "255.255.255.255", 68, 67, 100);
+    run_port(fx, sp, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 6);
+    out_free(fx);
+    /* A binding without an IP allows any address, IPv4 or IPv6. */
+    len = frame_udp4(fx->f, MAC9, MAC6, "10.9.9.9", IP2, 1000, 2000, 100);
+    run_port(fx, sp, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 6);
+    out_free(fx);
+    len = frame_udp6(fx->f, MAC9, MAC6, "2001:db8::6", "2001:db8::1", 1000, 2000, 64, 0);
+    run_port(fx, sp, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 6);
+    out_free(fx);
+    /* IPv6 link-local and the unspecified address (DAD) pass: a host needs them
+     * before it has the address it is bound to. */
+    len = frame_udp6(fx->f, MAC9, MAC5, "fe80::5", "fe80::1", 1000, 2000, 64, 0);
+    run_port(fx, sp, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 6);
+    out_free(fx);
+    len = frame_icmp6(fx->f, "33:33:ff:00:00:05", MAC5, "::", "ff02::1:ff00:5", 24);
+    run_port(fx, sp, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 6);
+    out_free(fx);
+    expect_mac_at(fx, fx->seg1, MAC5, MAC_DEST_PORT(sp), false);
+    expect_mac_at(fx, fx->seg1, MAC6, MAC_DEST_PORT(sp), false);
+    c = port_ctr(fx, sp);
+    assert_int_equal(drops_sum(&c), 5);
+    assert_int_equal(c.rx_packets, 12);
+
+    /* Other ports are not checked. */
+    len = frame_udp4(fx->f, MAC9, MAC7, "192.168.1.6", IP2, 1000, 2000, 100);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 6);
+    out_free(fx);
+}
+
+/* ---- BUM replication by multicast --------------------------------------- */
+
+static void test_multicast_bum(void **state)
+{
+    struct fx *fx = *state;
+    struct segment_config sc = {.vni = 5003, .vlan = 103, .bum = BUM_MULTICAST};
+    uint32_t seg3 = 0, mv = 0;
+
+    sc.mcast_group = ip("239.1.1.3");
+    assert_int_equal(vswitch_segment_add(fx->sw, &sc, &seg3), 0);
+    struct ip_addr group = ip("239.1.1.3");
+    assert_int_equal(vswitch_vtep_find(fx->sw, &group, &mv), 0);
+    assert_int_equal(add_peer(fx, seg3, VTEP2), fx->v2);
+    uint16_t c1 = add_access(fx, seg3);
+    uint16_t c2 = add_access(fx, seg3);
+
+    /* Broadcast and unknown unicast: the local port and one copy to the group. */
+    size_t len = udp(fx->f, BCAST, MAC1);
+    run_port(fx, c1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, c2, DV(mv));
+    expect_frame(fx, c2, fx->f, len);
+    expect_vxlan_to(fx, mv, "239.1.1.3", 5003, fx->f, len);
+    out_free(fx);
+    len = udp(fx->f, MAC9, MAC1);
+    run_port(fx, c1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, c2, DV(mv));
+    out_free(fx);
+
+    /* Decapsulated from a peer: learned; BUM from the overlay stays local. */
+    uint8_t inner[256];
+    size_t ilen = udp(inner, BCAST, MACR2);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5003, inner, ilen, NOW);
+    EXPECT_DESTS(fx, c1, c2);
+    out_free(fx);
+    expect_mac_at(fx, seg3, MACR2, MAC_DEST_REMOTE(fx->v2), false);
+
+    /* Known unicast still goes to the one VTEP. */
+    len = udp(fx->f, MACR2, MAC1);
+    run_port(fx, c1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, DV(fx->v2));
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5003, fx->f, len);
+    out_free(fx);
+
+    struct vswitch_counters c = vtep_ctr(fx, mv);
+    expect_ctr(&c, 0, 0, 2, 2 * 178, 2);
+
+    /* Head-end segments still copy per peer. */
+    len = udp(fx->f, BCAST, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    out_free(fx);
+
+    /* The group goes with the segment. */
+    assert_int_equal(vswitch_port_del(fx->sw, c1), 0);
+    assert_int_equal(vswitch_port_del(fx->sw, c2), 0);
+    assert_int_equal(vswitch_segment_del(fx->sw, seg3), 0);
+    assert_int_equal(vswitch_vtep_find(fx->sw, &group, &mv), ENOENT);
+    struct ip_addr v2a = ip(VTEP2);
+    assert_int_equal(vswitch_vtep_find(fx->sw, &v2a, &mv), 0);
+    assert_int_equal(mv, fx->v2);
+}
+
+/* ---- Decapsulation errors ------------------------------------------------ */
+
+static void test_decap_errors(void **state)
+{
+    struct fx *fx = *state;
+    uint8_t inner[256];
+    size_t ilen = udp(inner, BCAST, MACR2);
+
+    run_vxlan(fx, VTEP2, 0x00, 5001, inner, ilen, NOW); /* no I flag */
+    assert_int_equal(fx->out.n, 0);
+    run_vxlan(fx, VTEP2, 0xf7, 5001, inner, ilen, NOW); /* everything but I */
+    assert_int_equal(fx->out.n, 0);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, inner, 13, NOW); /* inner Ethernet cut */
+    assert_int_equal(fx->out.n, 0);
+    struct pkt *p = frame_to_pkt(fx->pool, inner, 7); /* not even a VXLAN header */
+    p->meta.outer_src = ip(VTEP2);
+    vswitch_input_vxlan(fx->sw, &p, 1, NOW, &fx->out);
+    assert_int_equal(fx->out.n, 0);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 7777, inner, ilen, NOW); /* VNI not served */
+    assert_int_equal(fx->out.n, 0);
+    run_vxlan(fx, "10.0.9.9", VXLAN_FLAG_I, 5001, inner, ilen, NOW); /* not a peer at all */
+    assert_int_equal(fx->out.n, 0);
+    run_vxlan(fx, VTEP3, VXLAN_FLAG_I, 5002, inner, ilen, NOW); /* peer of 5001 only */
+    assert_int_equal(fx->out.n, 0);
+
+    /* Accepted datagrams whose inner frame is refused. */
+    size_t tlen = udp_tagged(fx->x + 512, BCAST, MACR2, 0x8100, 0, 101);
+    uint8_t tagged[256];
+    memcpy(tagged, fx->x + 512, tlen);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, tagged, tlen, NOW);
+    assert_int_equal(fx->out.n, 0);
+    uint8_t bad[256];
+    size_t blen = udp(bad, BCAST, "03:00:00:00:00:01"); /* group bit in the source */
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, bad, blen, NOW);
+    assert_int_equal(fx->out.n, 0);
+    blen = udp(bad, BCAST, MACR2);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, bad, 30, NOW); /* IPv4 header cut */
+    assert_int_equal(fx->out.n, 0);
+
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.total.rx_packets, 10);
+    assert_int_equal(s.total.drops[DROP_VXLAN_BAD_FLAGS], 2);
+    assert_int_equal(s.total.drops[DROP_VXLAN_TRUNCATED], 2);
+    assert_int_equal(s.total.drops[DROP_VXLAN_UNKNOWN_VNI], 1);
+    assert_int_equal(s.total.drops[DROP_VXLAN_UNKNOWN_VTEP], 2);
+    assert_int_equal(s.total.drops[DROP_VXLAN_INNER_VLAN], 1);
+    assert_int_equal(s.total.drops[DROP_SRC_MAC_INVALID], 1);
+    assert_int_equal(s.total.drops[DROP_IPV4_TRUNCATED], 1);
+    assert_int_equal(drops_sum(&s.total), 10);
+    assert_int_equal(s.total.tx_packets, 0);
+    assert_int_equal(s.mac_learned, 0);
+    assert_null(lookup(fx, fx->seg1, MACR2));
+    assert_null(lookup(fx, fx->seg2, MACR2));
+
+    struct vswitch_counters c = seg_ctr(fx, fx->seg1);
+    assert_int_equal(c.drops[DROP_VXLAN_UNKNOWN_VTEP], 1);
+    assert_int_equal(c.drops[DROP_VXLAN_INNER_VLAN], 1);
+    assert_int_equal(c.drops[DROP_SRC_MAC_INVALID], 1);
+    assert_int_equal(c.drops[DROP_IPV4_TRUNCATED], 1);
+    assert_int_equal(drops_sum(&c), 4);
+    assert_int_equal(c.rx_packets, 3); /* the three from the peer that reached the segment */
+    c = seg_ctr(fx, fx->seg2);
+    expect_only_drops(&c, DROP_VXLAN_UNKNOWN_VTEP, 1);
+    assert_int_equal(c.rx_packets, 0);
+    c = vtep_ctr(fx, fx->v2);
+    assert_int_equal(c.rx_packets, 3);
+    c = vtep_ctr(fx, fx->v3);
+    assert_int_equal(c.rx_packets, 0);
+
+    /* Reserved bits are ignored (RFC 7348): only the I flag matters. */
+    size_t len = frame_vxlan(fx->x, 0xff, 5001, inner, ilen);
+    fx->x[1] = 0xaa;
+    fx->x[2] = 0xbb;
+    fx->x[3] = 0xcc;
+    fx->x[7] = 0xdd;
+    p = frame_to_pkt(fx->pool, fx->x, len);
+    p->meta.outer_src = ip(VTEP2);
+    vswitch_input_vxlan(fx->sw, &p, 1, NOW, &fx->out);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2);
+    expect_frame(fx, fx->a1, inner, ilen);
+    out_free(fx);
+    expect_mac_at(fx, fx->seg1, MACR2, MAC_DEST_REMOTE(fx->v2), false);
+}
+
+static void test_decap_inner_vlan_allowed(void **state)
+{
+    struct fx *fx = *state;
+    struct segment_config sc = {.vni = 0xabc004, /* every VNI byte in use */
+                                .bum = BUM_HEAD_END,
+                                .allow_inner_vlan = true};
+    uint32_t seg4 = 0;
+
+    assert_int_equal(vswitch_segment_add(fx->sw, &sc, &seg4), 0);
+    add_peer(fx, seg4, VTEP2);
+    uint16_t d1 = add_access(fx, seg4);
+    uint16_t d2 = add_access(fx, seg4);
+
+    /* The customer's tag is payload here: delivered as it came. */
+    uint8_t inner[256];
+    size_t ilen = udp_tagged(inner, BCAST, MACR2, 0x8100, 3, 9);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 0xabc004, inner, ilen, NOW);
+    EXPECT_DESTS(fx, d1, d2);
+    expect_frame(fx, d1, inner, ilen);
+    expect_frame(fx, d2, inner, ilen);
+    out_free(fx);
+    expect_mac_at(fx, seg4, MACR2, MAC_DEST_REMOTE(fx->v2), false);
+    uint32_t found = 0;
+    assert_int_equal(vswitch_segment_find(fx->sw, 0xabc004, &found), 0);
+    assert_int_equal(found, seg4);
+
+    /* And back, with the three bytes of the VNI on the wire. */
+    size_t len = udp(fx->f, MACR2, MAC1);
+    run_port(fx, d1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, DV(fx->v2));
+    expect_vxlan_to(fx, fx->v2, VTEP2, 0xabc004, fx->f, len);
+    assert_int_equal(tx_for(fx, DV(fx->v2))->data[20 + 8 + 4], 0xab);
+    out_free(fx);
+    struct vswitch_stats s = stats(fx);
+    expect_no_drops(&s.total);
+}
+
+/* ---- MTU ----------------------------------------------------------------- */
+
+static void test_underlay_mtu(void **state)
+{
+    struct fx *fx = *state;
+    struct port_config pc;
+
+    port_config_default(&pc);
+    pc.access_segment = fx->seg1;
+    pc.mtu = 9000;
+    uint16_t big = add_port(fx, &pc);
+    learn_remote(fx, VTEP2, 5001, MACR2, NOW);
+
+    /* 1564-byte frame + 36 = 1600: fits exactly. */
+    size_t len = frame_udp4(fx->f, MACR2, MAC5, IP1, IP2, 1000, 2000, 1522);
+    assert_int_equal(len, 1564);
+    run_port(fx, big, fx->f, len, NOW);
+    EXPECT_DESTS(fx, DV(fx->v2));
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5001, fx->f, len);
+    out_free(fx);
+
+    /* One byte more: dropped and counted, never truncated. */
+    len = frame_udp4(fx->f, MACR2, MAC5, IP1, IP2, 1000, 2000, 1523);
+    assert_int_equal(len, 1565);
+    run_port(fx, big, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    struct vswitch_counters c = seg_ctr(fx, fx->seg1);
+    expect_only_drops(&c, DROP_UNDERLAY_MTU, 1);
+    struct vswitch_stats s = stats(fx);
+    expect_only_drops(&s.total, DROP_UNDERLAY_MTU, 1);
+    c = vtep_ctr(fx, fx->v2);
+    assert_int_equal(c.tx_packets, 1);
+
+    /* Flooded: local ports of MTU 1500 cannot take 1551 bytes of L3, peers cannot either. */
+    len = frame_udp4(fx->f, MAC9, MAC5, IP1, IP2, 1000, 2000, 1523);
+    run_port(fx, big, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    s = stats(fx);
+    assert_int_equal(s.total.drops[DROP_UNDERLAY_MTU], 3);
+    assert_int_equal(s.total.drops[DROP_OVERSIZE], 4);
+    assert_int_equal(drops_sum(&s.total), 7);
+
+    /* 1564 bytes flooded: the peers take it, the 1500-byte ports do not. */
+    len = frame_udp4(fx->f, MAC9, MAC5, IP1, IP2, 1000, 2000, 1522);
+    run_port(fx, big, fx->f, len, NOW);
+    EXPECT_DESTS(fx, DV(fx->v2), DV(fx->v3));
+    expect_vxlan_to(fx, fx->v3, VTEP3, 5001, fx->f, len);
+    out_free(fx);
+    s = stats(fx);
+    assert_int_equal(s.total.drops[DROP_OVERSIZE], 8);
+    assert_int_equal(drops_sum(&s.total), 11);
+
+    /* From a jumbo trunk: the tag is not counted against the egress port's MTU twice,
+     * nor forgotten: 1500 bytes of L3 reach a1, 1501 do not. */
+    struct port_config tc;
+    trunk_config(&tc, ETH_TYPE_VLAN, 0);
+    port_config_allow_vlan(&tc, 101);
+    tc.mtu = 9000;
+    uint16_t jt = add_port(fx, &tc);
+    learn_on_port(fx, fx->a1, MAC1, NOW);
+    const struct frame_tag tag101[2] = {{.tpid = 0x8100, .vid = 101}, {0}};
+    len = frame_udp4_tagged(fx->f, MAC1, MAC6, tag101, IP1, IP2, 1000, 2000, 1473);
+    assert_int_equal(len, 1519);
+    run_port(fx, jt, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    s = stats(fx);
+    assert_int_equal(s.total.drops[DROP_OVERSIZE], 9);
+    len = frame_udp4_tagged(fx->f, MAC1, MAC6, tag101, IP1, IP2, 1000, 2000, 1472);
+    run_port(fx, jt, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1);
+    assert_int_equal(tx_for(fx, fx->a1)->len, 1514);
+    out_free(fx);
+    s = stats(fx);
+    assert_int_equal(s.total.drops[DROP_OVERSIZE], 9);
+
+    /* Egress MTU boundary: 1514 bytes reach a 1500-byte access port, tagged 1518 a trunk. */
+    len = frame_udp4(fx->f, MAC9, MAC5, IP1, IP2, 1000, 2000, 1472);
+    assert_int_equal(len, 1514);
+    run_port(fx, big, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2, jt, DV(fx->v2), DV(fx->v3));
+    assert_int_equal(tx_for(fx, fx->t1)->len, 1518);
+    assert_int_equal(tx_for(fx, jt)->len, 1518);
+    out_free(fx);
+}
+
+/* ---- Malformed frames and resource limits -------------------------------- */
+
+static void test_malformed_frames(void **state)
+{
+    struct fx *fx = *state;
+    size_t len;
+
+    len = udp(fx->f, MAC2, MAC1);
+    run_port(fx, fx->a1, fx->f, 10, NOW); /* runt */
+    assert_int_equal(fx->out.n, 0);
+    len = udp_tagged(fx->f, MAC2, MAC1, 0x8100, 0, 0);
+    run_port(fx, fx->a1, fx->f, 16, NOW); /* tag cut short */
+    assert_int_equal(fx->out.n, 0);
+    len = udp(fx->f, MAC2, MAC1);
+    run_port(fx, fx->a1, fx->f, 30, NOW); /* IPv4 header cut */
+    assert_int_equal(fx->out.n, 0);
+    fx->f[14] = 0x55; /* IPv4 version 5 */
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    len = udp(fx->f, MAC2, MAC1);
+    fx->f[14 + 20 + 4] = 0;
+    fx->f[14 + 20 + 5] = 4; /* UDP length 4 */
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    len = frame_arp(fx->f, 1, MAC1, IP1, "00:00:00:00:00:00", IP2);
+    size_t arp_len = len;
+    fx->f[15] = 6; /* hardware type 6 */
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    len = udp(fx->f, MAC2, "01:00:5e:00:00:01"); /* multicast source */
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    len = udp(fx->f, MAC2, "00:00:00:00:00:00"); /* zero source */
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    len = frame_udp4(fx->f, MAC2, MAC1, IP1, IP2, 1000, 2000, 1473); /* 1501 bytes of L3 */
+    assert_int_equal(len, 1515);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    const struct frame_tag tag101[2] = {{.tpid = 0x8100, .vid = 101}, {0}};
+    len = frame_udp4_tagged(fx->f, MAC2, MAC3, tag101, IP1, IP2, 1000, 2000, 1473);
+    assert_int_equal(len, 1519);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+
+    struct vswitch_counters c = port_ctr(fx, fx->a1);
+    assert_int_equal(c.drops[DROP_RUNT], 1);
+    assert_int_equal(c.drops[DROP_VLAN_TRUNCATED], 1);
+    assert_int_equal(c.drops[DROP_IPV4_TRUNCATED], 1);
+    assert_int_equal(c.drops[DROP_IPV4_BAD_HEADER], 1);
+    assert_int_equal(c.drops[DROP_UDP_BAD_LENGTH], 1);
+    assert_int_equal(c.drops[DROP_ARP_MALFORMED], 1);
+    assert_int_equal(c.drops[DROP_SRC_MAC_INVALID], 2);
+    assert_int_equal(c.drops[DROP_OVERSIZE], 1);
+    assert_int_equal(drops_sum(&c), 9);
+    assert_int_equal(c.rx_packets, 9);
+    assert_int_equal(c.rx_bytes, 10 + 16 + 30 + 142 + 142 + arp_len + 142 + 142 + 1515);
+    c = port_ctr(fx, fx->t1);
+    expect_only_drops(&c, DROP_OVERSIZE, 1);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(drops_sum(&s.total), 10);
+    assert_int_equal(s.total.rx_packets, 10);
+    assert_int_equal(s.total.tx_packets, 0);
+    assert_int_equal(s.mac_learned, 0);
+    c = seg_ctr(fx, fx->seg1);
+    expect_ctr(&c, 0, 0, 0, 0, 0);
+    expect_no_drops(&c);
+
+    /* The largest frames that fit pass. */
+    len = frame_udp4(fx->f, MAC2, MAC1, IP1, IP2, 1000, 2000, 1472);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 5);
+    out_free(fx);
+    len = frame_udp4_tagged(fx->f, MAC2, MAC3, tag101, IP1, IP2, 1000, 2000, 1472);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 5);
+    out_free(fx);
+}
+
+static void test_tx_full(void **state)
+{
+    struct fx *fx = *state;
+
+    fx->out.cap = 2;
+    size_t len = udp(fx->f, BCAST, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 2);
+    struct vswitch_counters c = seg_ctr(fx, fx->seg1);
+    expect_only_drops(&c, DROP_TX_FULL, 3);
+    assert_int_equal(c.tx_packets, 2);
+    struct vswitch_stats s = stats(fx);
+    expect_only_drops(&s.total, DROP_TX_FULL, 3);
+    assert_int_equal(s.total.tx_packets, 2);
+    out_free(fx);
+    assert_int_equal(pkt_pool_available(fx->pool), POOL_SIZE);
+
+    /* Known unicast into a full batch. */
+    learn_on_port(fx, fx->a2, MAC2, NOW); /* 2 of 5 fit, 3 more drops */
+    fx->out.cap = 0;
+    len = udp(fx->f, MAC2, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    s = stats(fx);
+    expect_only_drops(&s.total, DROP_TX_FULL, 7);
+    fx->out.cap = OUT_CAP;
+}
+
+static void test_no_buffer_for_flood(void **state)
+{
+    struct fx *fx = *state;
+    struct pkt *held[POOL_SIZE];
+    uint32_t n_held = 0;
+
+    size_t len = udp(fx->f, BCAST, MAC1);
+    struct pkt *p = frame_to_pkt(fx->pool, fx->f, len);
+    for (struct pkt *h; (h = pkt_pool_get(fx->pool)) != NULL;) {
+        held[n_held++] = h;
+    }
+    assert_int_equal(n_held, POOL_SIZE - 1);
+
+    /* Five destinations, no buffer for copies: the original goes to one of them. */
+    vswitch_input_port(fx->sw, fx->a1, &p, 1, NOW, &fx->out);
+    assert_int_equal(fx->out.n, 1);
+    uint32_t d = fx->out.tx[0].dest;
+    assert_true(d == fx->a2 || d == fx->t1 || d == fx->t2 || d == DV(fx->v2) || d == DV(fx->v3));
+    struct vswitch_counters c = seg_ctr(fx, fx->seg1);
+    expect_only_drops(&c, DROP_NO_BUFFER, 4);
+    expect_ctr(&c, 1, 142, 1, c.tx_bytes, 1);
+    struct vswitch_stats s = stats(fx);
+    expect_only_drops(&s.total, DROP_NO_BUFFER, 4);
+    out_free(fx);
+
+    /* From the overlay too. */
+    uint8_t inner[256];
+    size_t ilen = udp(inner, BCAST, MACR2);
+    len = frame_vxlan(fx->x, VXLAN_FLAG_I, 5001, inner, ilen);
+    p = frame_to_pkt(fx->pool, fx->x, len);
+    p->meta.outer_src = ip(VTEP2);
+    vswitch_input_vxlan(fx->sw, &p, 1, NOW, &fx->out);
+    assert_int_equal(fx->out.n, 1);
+    s = stats(fx);
+    expect_only_drops(&s.total, DROP_NO_BUFFER, 7);
+    out_free(fx);
+
+    for (uint32_t i = 0; i < n_held; i++) {
+        pkt_pool_put(fx->pool, held[i]);
+    }
+}
+
+struct flush_ctx {
+    struct pkt_pool *pool;
+    uint32_t calls;
+    uint32_t sent;
+    uint32_t dests[16];
+};
+
+/* Plays the I/O layer: "sends" what is in the batch, then empties it. */
+static void flush_out(struct vswitch_out *out)
+{
+    struct flush_ctx *c = out->ctx;
+
+    c->calls++;
+    for (uint32_t i = 0; i < out->n; i++) {
+        if (c->sent < 16) {
+            c->dests[c->sent] = out->tx[i].dest;
+        }
+        c->sent++;
+        pkt_pool_put(c->pool, out->tx[i].pkt);
+    }
+    out->n = 0;
+}
+
+static void test_tx_flush_callback(void **state)
+{
+    struct fx *fx = *state;
+    struct flush_ctx c = {.pool = fx->pool};
+
+    /* A batch of 2 with a flush callback: all 5 copies leave, none dropped. */
+    fx->out.cap = 2;
+    fx->out.flush = flush_out;
+    fx->out.ctx = &c;
+    size_t len = udp(fx->f, BCAST, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(c.calls, 2);
+    assert_int_equal(c.sent + fx->out.n, 5);
+    assert_int_equal(fx->out.n, 1);
+    flush_out(&fx->out);
+    const uint32_t want[] = {fx->a2, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3)};
+    for (int i = 0; i < 5; i++) {
+        int seen = 0;
+        for (int j = 0; j < 5; j++) {
+            seen += c.dests[j] == want[i];
+        }
+        assert_int_equal(seen, 1);
+    }
+    struct vswitch_stats s = stats(fx);
+    expect_no_drops(&s.total);
+    assert_int_equal(s.total.tx_packets, 5);
+    fx->out.flush = NULL;
+    fx->out.ctx = NULL;
+    fx->out.cap = OUT_CAP;
+}
+
+/* ---- Ports going down or away -------------------------------------------- */
+
+static void test_port_down(void **state)
+{
+    struct fx *fx = *state;
+    struct port_config pc = *vswitch_port_get(fx->sw, fx->a2);
+
+    learn_on_port(fx, fx->a2, MAC2, NOW);
+    pc.admin_up = false;
+    assert_int_equal(vswitch_port_set(fx->sw, fx->a2, &pc), 0);
+    assert_false(vswitch_port_get(fx->sw, fx->a2)->admin_up);
+
+    /* Nothing goes in... */
+    size_t len = udp(fx->f, BCAST, MAC4);
+    run_port(fx, fx->a2, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    struct vswitch_counters c = port_ctr(fx, fx->a2);
+    expect_only_drops(&c, DROP_PORT_DOWN, 1);
+    assert_int_equal(c.rx_packets, 2);
+    assert_null(lookup(fx, fx->seg1, MAC4));
+
+    /* ... nor out: not flooded to, and unicast to it dropped. */
+    len = udp(fx->f, BCAST, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    out_free(fx);
+    len = udp(fx->f, MAC2, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    uint8_t inner[256];
+    size_t ilen = udp(inner, MAC2, MACR2);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, inner, ilen, NOW);
+    assert_int_equal(fx->out.n, 0);
+    struct vswitch_stats s = stats(fx);
+    expect_only_drops(&s.total, DROP_PORT_DOWN, 3);
+    c = port_ctr(fx, fx->a2);
+    assert_int_equal(c.tx_packets, 0);
+
+    /* Up again. */
+    pc.admin_up = true;
+    assert_int_equal(vswitch_port_set(fx->sw, fx->a2, &pc), 0);
+    len = udp(fx->f, MAC2, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2);
+    out_free(fx);
+}
+
+static void test_input_on_unknown_port(void **state)
+{
+    struct fx *fx = *state;
+
+    size_t len = udp(fx->f, BCAST, MAC1);
+    run_port(fx, 4000, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    assert_int_equal(vswitch_port_del(fx->sw, fx->a2), 0);
+    run_port(fx, fx->a2, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    struct vswitch_stats s = stats(fx);
+    expect_only_drops(&s.total, DROP_PORT_DOWN, 2);
+    /* Every frame in is counted, even on a port that does not exist. */
+    assert_int_equal(s.total.rx_packets, 2);
+    assert_int_equal(s.total.rx_bytes, 2 * 142);
+    assert_null(lookup(fx, fx->seg1, MAC1));
+}
+
+static void test_port_del_flushes_macs(void **state)
+{
+    struct fx *fx = *state;
+    struct eth_addr m9 = mac(MAC9);
+
+    learn_on_port(fx, fx->a1, MAC1, NOW);
+    learn_on_port(fx, fx->a2, MAC2, NOW);
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg1, &m9, MAC_DEST_PORT(fx->a1), NOW), 0);
+
+    assert_int_equal(vswitch_port_del(fx->sw, fx->a1), 0);
+    assert_null(lookup(fx, fx->seg1, MAC1));
+    assert_null(lookup(fx, fx->seg1, MAC9));
+    expect_mac_at(fx, fx->seg1, MAC2, MAC_DEST_PORT(fx->a2), false);
+    assert_null(vswitch_port_get(fx->sw, fx->a1));
+    struct vswitch_counters c;
+    assert_int_equal(vswitch_port_counters(fx->sw, fx->a1, &c), ENOENT);
+    assert_int_equal(vswitch_port_del(fx->sw, fx->a1), ENOENT);
+
+    /* Frames to its MACs are unknown again; it is no flood target. */
+    size_t len = udp(fx->f, MAC1, MAC2);
+    run_port(fx, fx->a2, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    out_free(fx);
+    len = udp(fx->f, MAC9, MAC2);
+    run_port(fx, fx->a2, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    out_free(fx);
+
+    /* A new port (perhaps with the same id) starts clean. */
+    uint16_t again = add_access(fx, fx->seg1);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, again), 0);
+    c = port_ctr(fx, again);
+    expect_ctr(&c, 0, 0, 0, 0, 0);
+    assert_int_equal(vswitch_segment_del(fx->sw, fx->seg1), EBUSY);
+}
+
+static void test_port_set_flushes_on_segment_change(void **state)
+{
+    struct fx *fx = *state;
+
+    learn_on_port(fx, fx->a2, MAC2, NOW);
+    size_t len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 102);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    out_free(fx);
+    expect_mac_at(fx, fx->seg2, MAC3, MAC_DEST_PORT(fx->t1), false);
+
+    /* Same segments, new flags: MACs kept. */
+    struct port_config pc = *vswitch_port_get(fx->sw, fx->a2);
+    pc.mac_limit = 10;
+    assert_int_equal(vswitch_port_set(fx->sw, fx->a2, &pc), 0);
+    expect_mac_at(fx, fx->seg1, MAC2, MAC_DEST_PORT(fx->a2), false);
+
+    /* a2 moves to 5002: its MACs go, and it floods in 5002 now. */
+    pc.access_segment = fx->seg2;
+    assert_int_equal(vswitch_port_set(fx->sw, fx->a2, &pc), 0);
+    assert_null(lookup(fx, fx->seg1, MAC2));
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->a2), 0);
+    len = udp(fx->f, BCAST, MACB);
+    run_port(fx, fx->b1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2, fx->t1, fx->t2, DV(fx->v2));
+    out_free(fx);
+
+    /* t1 stops carrying 102: its MACs go, it leaves 5002's flood list. */
+    trunk_config(&pc, ETH_TYPE_VLAN, 0);
+    port_config_allow_vlan(&pc, 101);
+    assert_int_equal(vswitch_port_set(fx->sw, fx->t1, &pc), 0);
+    assert_null(lookup(fx, fx->seg2, MAC3));
+    run_port(fx, fx->b1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2, fx->t2, DV(fx->v2));
+    out_free(fx);
+    len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 102);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    struct vswitch_counters c = port_ctr(fx, fx->t1);
+    expect_only_drops(&c, DROP_VLAN_NOT_ALLOWED, 1);
+}
+
+static void test_peer_del_flushes_macs(void **state)
+{
+    struct fx *fx = *state;
+    struct eth_addr m9 = mac(MAC9);
+    struct ip_addr a2 = ip(VTEP2);
+    uint32_t vteps[4], id = 0;
+
+    learn_remote(fx, VTEP2, 5001, MACR2, NOW);
+    learn_remote(fx, VTEP2, 5002, MACR2, NOW);
+    learn_remote(fx, VTEP3, 5001, MACR3, NOW);
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg1, &m9, MAC_DEST_REMOTE(fx->v2), NOW),
+                     0);
+
+    assert_int_equal(vswitch_segment_peer_del(fx->sw, fx->seg1, &a2), 0);
+    assert_null(lookup(fx, fx->seg1, MACR2));
+    assert_null(lookup(fx, fx->seg1, MAC9));
+    expect_mac_at(fx, fx->seg1, MACR3, MAC_DEST_REMOTE(fx->v3), false);
+    expect_mac_at(fx, fx->seg2, MACR2, MAC_DEST_REMOTE(fx->v2), false);
+    assert_int_equal(vswitch_segment_peers(fx->sw, fx->seg1, vteps, 4), 1);
+    assert_int_equal(vteps[0], fx->v3);
+
+    /* 5001 floods to 10.0.3.1 only and refuses 10.0.2.1. */
+    size_t len = udp(fx->f, BCAST, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2, fx->t1, fx->t2, DV(fx->v3));
+    out_free(fx);
+    uint8_t inner[256];
+    size_t ilen = udp(inner, BCAST, MACR2);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, inner, ilen, NOW);
+    assert_int_equal(fx->out.n, 0);
+    struct vswitch_stats s = stats(fx);
+    expect_only_drops(&s.total, DROP_VXLAN_UNKNOWN_VTEP, 1);
+
+    /* 5002 still uses it. */
+    assert_int_equal(vswitch_vtep_find(fx->sw, &a2, &id), 0);
+    assert_int_equal(id, fx->v2);
+    len = udp(fx->f, MACR2, MACB);
+    run_port(fx, fx->b1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, DV(fx->v2));
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5002, fx->f, len);
+    out_free(fx);
+
+    /* Its last segment gone, the VTEP is gone. */
+    assert_int_equal(vswitch_segment_peer_del(fx->sw, fx->seg2, &a2), 0);
+    assert_null(lookup(fx, fx->seg2, MACR2));
+    assert_int_equal(vswitch_vtep_find(fx->sw, &a2, &id), ENOENT);
+    assert_null(vswitch_vtep_addr(fx->sw, fx->v2));
+    struct vswitch_counters c;
+    assert_int_equal(vswitch_vtep_counters(fx->sw, fx->v2, &c), ENOENT);
+    run_port(fx, fx->b1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->t1, fx->t2);
+    out_free(fx);
+}
+
+static void test_segment_del_with_trunks(void **state)
+{
+    struct fx *fx = *state;
+
+    learn_on_port(fx, fx->b1, MACB, NOW);
+    learn_remote(fx, VTEP2, 5002, MACR2, NOW);
+    size_t len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 102);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    out_free(fx);
+    expect_mac_at(fx, fx->seg2, MAC3, MAC_DEST_PORT(fx->t1), false);
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->t1), 1);
+    assert_int_equal(vswitch_segment_del(fx->sw, fx->seg2), EBUSY);
+    assert_int_equal(vswitch_port_del(fx->sw, fx->b1), 0);
+    assert_int_equal(vswitch_segment_del(fx->sw, fx->seg2), 0);
+    assert_null(lookup(fx, fx->seg2, MACR2));
+    assert_null(lookup(fx, fx->seg2, MAC3)); /* learned on a trunk: gone with the segment */
+    assert_int_equal(vswitch_port_mac_count(fx->sw, fx->t1), 0);
+    uint32_t found = 0;
+    assert_int_equal(vswitch_segment_find(fx->sw, 5002, &found), ENOENT);
+    struct vswitch_counters c;
+    assert_int_equal(vswitch_segment_counters(fx->sw, fx->seg2, &c), ENOENT);
+
+    /* The trunks no longer carry VLAN 102; VNI 5002 is no longer served. */
+    len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 102);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    c = port_ctr(fx, fx->t1);
+    expect_only_drops(&c, DROP_NO_SEGMENT, 1);
+    uint8_t inner[256];
+    size_t ilen = udp(inner, BCAST, MACR2);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5002, inner, ilen, NOW);
+    assert_int_equal(fx->out.n, 0);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.total.drops[DROP_VXLAN_UNKNOWN_VNI], 1);
+
+    /* VLAN 101 is unaffected. */
+    len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 101);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 5);
+    out_free(fx);
+
+    /* Back again: the trunks that allow 102 carry it at once, with no peers yet. */
+    uint32_t seg = add_segment(fx, 5002, 102);
+    assert_null(lookup(fx, seg, MAC3));
+    assert_null(lookup(fx, seg, MACR2));
+    len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 102);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->t2);
+    expect_frame(fx, fx->t2, fx->f, len);
+    out_free(fx);
+    expect_mac_at(fx, seg, MAC3, MAC_DEST_PORT(fx->t1), false);
+}
+
+/* ---- Batches ------------------------------------------------------------- */
+
+static void test_batch_in_order(void **state)
+{
+    struct fx *fx = *state;
+    struct pkt *pkts[3];
+    uint8_t frames[3][256];
+    size_t lens[3];
+
+    learn_on_port(fx, fx->a2, MAC2, NOW);
+    size_t len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 101);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    out_free(fx);
+
+    lens[0] = udp(frames[0], MAC2, MAC1);
+    lens[1] = udp(frames[1], MAC3, MAC1);
+    lens[2] = udp(frames[2], BCAST, MAC1);
+    for (int i = 0; i < 3; i++) {
+        pkts[i] = frame_to_pkt(fx->pool, frames[i], lens[i]);
+    }
+    vswitch_input_port(fx->sw, fx->a1, pkts, 3, NOW, &fx->out);
+    assert_int_equal(fx->out.n, 7);
+    assert_int_equal(fx->out.tx[0].dest, fx->a2);
+    assert_memory_equal(fx->out.tx[0].pkt->data, frames[0], lens[0]);
+    assert_int_equal(fx->out.tx[1].dest, fx->t1);
+    assert_int_equal(fx->out.tx[1].pkt->len, lens[1] + 4);
+
+    /* The switch appends: a second call adds after what is there. */
+    struct pkt *p = frame_to_pkt(fx->pool, frames[0], lens[0]);
+    vswitch_input_port(fx->sw, fx->a1, &p, 1, NOW, &fx->out);
+    assert_int_equal(fx->out.n, 8);
+    assert_int_equal(fx->out.tx[7].dest, fx->a2);
+    assert_int_equal(pkt_pool_available(fx->pool), POOL_SIZE - 8);
+
+    /* And a batch of datagrams. */
+    uint8_t inner[2][256];
+    size_t ilen[2];
+    struct pkt *dg[2];
+    ilen[0] = udp(inner[0], MAC9, MACR2);
+    ilen[1] = udp(inner[1], MAC2, MACR3);
+    for (int i = 0; i < 2; i++) {
+        len = frame_vxlan(fx->x, VXLAN_FLAG_I, 5001, inner[i], ilen[i]);
+        dg[i] = frame_to_pkt(fx->pool, fx->x, len);
+    }
+    dg[0]->meta.outer_src = ip(VTEP2);
+    dg[1]->meta.outer_src = ip(VTEP3);
+    vswitch_input_vxlan(fx->sw, dg, 2, NOW, &fx->out);
+    assert_int_equal(fx->out.n, 8 + 4 + 1); /* MAC9 unknown: flooded; MAC2 known */
+    assert_int_equal(fx->out.tx[12].dest, fx->a2);
+    assert_memory_equal(fx->out.tx[12].pkt->data, inner[1], ilen[1]);
+    out_free(fx);
+    expect_mac_at(fx, fx->seg1, MACR2, MAC_DEST_REMOTE(fx->v2), false);
+    expect_mac_at(fx, fx->seg1, MACR3, MAC_DEST_REMOTE(fx->v3), false);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_create_errors),
+        T(test_segment_config_errors),
+        T(test_port_config_errors),
+        T(test_peer_config_errors),
+        T(test_unknown_unicast_floods),
+        T(test_broadcast_and_multicast_flood),
+        T(test_flood_no_destination),
+        T(test_known_unicast_one_port),
+        T(test_known_unicast_to_trunk),
+        T(test_remote_learning_and_encap),
+        T(test_vxlan_flow_entropy),
+        T(test_split_horizon),
+        T(test_hairpin),
+        T(test_access_port_vlans),
+        T(test_trunk_allowed_vlans),
+        T(test_trunk_vlan_errors),
+        T(test_trunk_native_vlan),
+        T(test_trunk_8021ad),
+        T(test_segment_isolation),
+        T(test_many_macs_behind_one_port),
+        T(test_mac_limit),
+        T(test_learning_off),
+        T(test_static_mac_not_overridden),
+        T(test_mac_moves),
+        T(test_aging),
+        T(test_aging_configurable),
+        cmocka_unit_test_setup_teardown(test_table_full_still_forwards, setup_small_table,
+                                        teardown),
+        T(test_promiscuous),
+        T(test_port_security),
+        T(test_multicast_bum),
+        T(test_decap_errors),
+        T(test_decap_inner_vlan_allowed),
+        T(test_underlay_mtu),
+        T(test_malformed_frames),
+        T(test_tx_full),
+        T(test_tx_flush_callback),
+        T(test_no_buffer_for_flood),
+        T(test_port_down),
+        T(test_input_on_unknown_port),
+        T(test_port_del_flushes_macs),
+        T(test_port_set_flushes_on_segment_change),
+        T(test_peer_del_flushes_macs),
+        T(test_segment_del_with_trunks),
+        T(test_batch_in_order),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
