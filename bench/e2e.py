@@ -24,7 +24,7 @@ datagrams/s, loss, and frames/s at vmB1's NIC); iperf3 TCP vmA1->vmA2 on one
 host; busy cores of the machine (/proc/stat) and of the switch's own processes
 during the 1-stream TCP run.
 Prints one table with Weft's ratio to each peer and writes
-build/bench-results/e2e-<stamp>.{json,md}. Needs root. See bench/README.md.
+build/bench-results/e2e-<stamp>/result.{json,md}. Needs root. See bench/README.md.
 """
 
 import argparse
@@ -131,8 +131,6 @@ class Weft:
         self.backend = backend
         self.use_cli = None
         self.topo = None
-
-    guest_tx_offload = True  # the guests' defaults: weftd finishes partial checksums/TSO
 
     def request(self, host, cmd, args=None):
         """One request on weftd's JSON control socket (docs/control-protocol.md)."""
@@ -242,7 +240,7 @@ class Linux:
         for host in topo.hosts.values():
             host.add_peer([o.ip for o in topo.hosts.values() if o is not host][0])
         for g, (h, _, _) in GUESTS.items():
-            guest = topo.veth_guest(g, topo.hosts[h])
+            topo.veth_guest(g, topo.hosts[h])
             topo.hosts[h].ipcmd("link", "set", port_of(g), "master", "br0")
         topo.guest_offload(self.guest_tx_offload)
 
@@ -379,8 +377,10 @@ def proc_ticks(pids):
 
 
 class Measure:
-    def __init__(self, topo, impl, dur, out_dir, tag):
-        self.topo, self.impl, self.dur, self.out_dir, self.tag = topo, impl, dur, out_dir, tag
+    def __init__(self, topo, impl, args, out_dir, tag):
+        self.topo, self.impl, self.out_dir, self.tag = topo, impl, out_dir, tag
+        self.dur, self.settle = args.duration, args.settle
+        self.rep_no = 0
 
     def iperf(self, src, dst, *args, name):
         cmd = ["iperf3", "-c", GUESTS[dst][1], "-J", "--connect-timeout", "3000",
@@ -396,7 +396,7 @@ class Measure:
             if not j.get("error"):
                 break
             time.sleep(1)
-        (self.out_dir / f"{self.tag}-{name}.json").write_text(json.dumps(j))
+        (self.out_dir / f"{self.tag}-{name}-{self.rep_no}.json").write_text(json.dumps(j))
         if j.get("error"):
             log(f"  iperf3 {name}: {j['error']}")
         return j
@@ -418,9 +418,17 @@ class Measure:
 
     def rep(self):
         r = {}
-        c0 = cpu_snap()
-        time.sleep(1)
-        r["bg_cores"] = round(cpu_cores(c0, cpu_snap()), 2)
+        self.rep_no += 1
+        # The machine may be shared: wait (up to --settle s) for others' load to drop.
+        deadline = time.monotonic() + self.settle
+        while True:
+            c0 = cpu_snap()
+            time.sleep(1)
+            r["bg_cores"] = round(cpu_cores(c0, cpu_snap()), 2)
+            if r["bg_cores"] < BUSY_BG or time.monotonic() >= deadline:
+                break
+        if r["bg_cores"] >= BUSY_BG:
+            log(f"  background load {r['bg_cores']} cores: figures of this rep are low")
         r["ping_ms"] = self.ping_ms()
 
         pids = self.impl.switch_pids()
@@ -455,6 +463,9 @@ class Measure:
 
         r["local_tcp_gbps"] = gbps(self.iperf("vmA1", "vmA2", name="local"))
         return r
+
+
+BUSY_BG = 0.2  # busy cores of other processes above which a repetition waits
 
 
 def gbps(j):
@@ -524,7 +535,7 @@ def environment():
     return {"kernel": platform.release(), "cpus": os.cpu_count(),
             "iperf3": first(["iperf3", "--version"]),
             "ovs": first(["ovs-vswitchd", "--version"]),
-            "weft_commit": first(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])}
+            "weft": first(["git", "-C", str(REPO), "describe", "--always", "--dirty"])}
 
 
 # ---------------------------------------------------------------- main
@@ -551,7 +562,7 @@ def bench_one(name, args, out_dir, stamp):
                 with open(pathlib.Path(the_lab.tmpdir) / f"iperf3-{g}.log", "w") as f:
                     topo.guests[g].popen(["iperf3", "-s"], stdout=f, stderr=subprocess.STDOUT)
             time.sleep(0.5)
-            m = Measure(topo, impl, args.duration, out_dir, f"{stamp}-{name}")
+            m = Measure(topo, impl, args, out_dir, f"{stamp}-{name}")
             for i in range(args.reps):
                 log(f"[{name}] rep {i + 1}/{args.reps} ({args.duration} s per iperf3 run)")
                 r = m.rep()
@@ -574,6 +585,9 @@ def main():
                                  epilog="Implementations: " + ", ".join(ALL_IMPLS))
     ap.add_argument("--duration", type=int, default=5, help="seconds per iperf3 run (5)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions; the table shows medians (3)")
+    ap.add_argument("--settle", type=int, default=30,
+                    help="before each repetition, wait up to this many seconds for the "
+                         "machine's background load to drop below 0.2 cores (30)")
     ap.add_argument("--peers", default=DEFAULT_IMPLS, help=f"implementations ({DEFAULT_IMPLS})")
     ap.add_argument("--build-dir", type=pathlib.Path, default=REPO / "build/release",
                     help="meson build directory with weftd (build/release)")
@@ -640,7 +654,8 @@ def main():
                                                     indent=1, default=str))
     md = [f"# Weft e2e benchmark {stamp}", "",
           f"{args.reps} repetition(s), {args.duration} s per iperf3 run, medians. "
-          f"Environment: {json.dumps(meta['env'])}", "", table(results, md=True), "", LEGEND + ".", ""]
+          f"Environment: {json.dumps(meta['env'])}", "", table(results, md=True), "",
+          LEGEND + ". Columns: bench/README.md.", ""]
     md += [f"- {n}: FAILED: {e}" for n, e in errors.items()]
     md += ["", "Raw values per repetition:", ""]
     md += [f"- **{n}**: " + "; ".join(json.dumps(r) for r in res["reps"])

@@ -17,6 +17,7 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer (-Db_sanitize=address,undefined;
 # UB aborts). Reconfigured in place when it exists.
 #
+# Inputs: records of a control byte and a frame, as tests/fuzz/fuzz_common.h says.
 # Seeds: build/fuzz/seeds/<name>, written on every run by fuzz_make_seeds
 # (tests/fuzz/make_seeds.c, from tests/unit/frames.h); nothing binary is kept in git.
 # Crashes, leaks, timeouts and broken invariants are saved to build/fuzz/artifacts/
@@ -140,17 +141,17 @@ for h in "${HARNESSES[@]}"; do
     run "$h" "$secs" "$corpus"
     status=$?
     log=$BUILD/logs/$h.log
-    stats=$(grep -E '^stat::(number_of_executed_units|new_units_added)' "$log" |
+    stats=$(grep -aE '^stat::(number_of_executed_units|new_units_added)' "$log" |
         sed 's/^stat:://; s/number_of_executed_units/execs/; s/new_units_added/new_units/' |
         tr -s ' \n' ' ')
-    cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1)
+    cov=$(grep -aoE 'cov: [0-9]+' "$log" | tail -n 1)
     if [[ $status -eq 0 ]]; then
         passed=$((passed + 1))
         echo "fuzz $h: PASS (${secs}s, ${stats}${cov:+$cov})"
     else
         failed=$((failed + 1))
         echo "fuzz $h: FAIL (libFuzzer exit $status; log $log)"
-        grep -E 'ERROR|invariant broken|SUMMARY|Test unit written|runtime error' "$log" |
+        grep -aE 'ERROR|invariant broken|SUMMARY|Test unit written|runtime error' "$log" |
             head -n 12 | sed 's/^/    /'
     fi
 done

@@ -466,6 +466,13 @@ static int port_config_check(const struct vswitch *sw, const struct port_config 
     if (cfg->mtu < 68 || cfg->mtu > 65535 || cfg->n_bindings > PORT_MAX_BINDINGS) {
         return EINVAL;
     }
+    /* Bindings first: access ports, the usual home of port security, have them too. */
+    for (uint32_t i = 0; i < cfg->n_bindings; i++) {
+        const uint8_t *mac = cfg->bindings[i].mac.bytes;
+        if (eth_addr_is_multicast(mac) || eth_addr_is_zero(mac)) {
+            return EINVAL;
+        }
+    }
     if (cfg->mode == PORT_ACCESS) {
         return segment_valid(sw, cfg->access_segment) ? 0 : EINVAL;
     }
@@ -474,12 +481,6 @@ static int port_config_check(const struct vswitch *sw, const struct port_config 
         (cfg->native_vlan && !port_config_vlan_allowed(cfg, cfg->native_vlan)) ||
         port_config_vlan_allowed(cfg, 0) || port_config_vlan_allowed(cfg, 4095)) {
         return EINVAL;
-    }
-    for (uint32_t i = 0; i < cfg->n_bindings; i++) {
-        const uint8_t *mac = cfg->bindings[i].mac.bytes;
-        if (eth_addr_is_multicast(mac) || eth_addr_is_zero(mac)) {
-            return EINVAL;
-        }
     }
     return 0;
 }
@@ -1200,8 +1201,21 @@ void vswitch_input_port(struct vswitch *sw, uint16_t port_id, struct pkt **pkts,
     }
 }
 
+/* The last (sender, VNI) a batch accepted, as VPP's last-tunnel cache: the
+ * datagrams of a batch mostly come from one VTEP for one VNI, and this saves
+ * the three hash lookups (VNI, VTEP address, peer set) for all but the first.
+ * It lives for one vswitch_input_vxlan() call, so configuration changes,
+ * which happen between calls, never meet a stale entry. */
+struct decap_cache {
+    bool valid;
+    uint32_t vni;
+    struct ip_addr src;
+    uint32_t segment;
+    uint32_t vtep;
+};
+
 static void vxlan_input_one(struct vswitch *sw, struct pkt *p, uint32_t now,
-                            struct vswitch_out *out)
+                            struct vswitch_out *out, struct decap_cache *cache)
 {
     uint32_t vni, segment, vtep_id, one;
     enum drop_reason reason;
@@ -1212,16 +1226,27 @@ static void vxlan_input_one(struct vswitch *sw, struct pkt *p, uint32_t now,
         drop_pkt(sw, p, reason, NULL, NULL);
         return;
     }
-    if (WEFT_UNLIKELY(!u64_map_get(sw->seg_by_vni, vni, &segment))) {
-        drop_pkt(sw, p, DROP_VXLAN_UNKNOWN_VNI, NULL, NULL);
-        return;
+    if (WEFT_LIKELY(cache->valid && cache->vni == vni &&
+                    ip_addr_equal(&cache->src, &p->meta.outer_src))) {
+        segment = cache->segment;
+        vtep_id = cache->vtep;
+    } else {
+        if (WEFT_UNLIKELY(!u64_map_get(sw->seg_by_vni, vni, &segment))) {
+            drop_pkt(sw, p, DROP_VXLAN_UNKNOWN_VNI, NULL, NULL);
+            return;
+        }
+        if (WEFT_UNLIKELY(vtep_lookup(sw, &p->meta.outer_src, &vtep_id) != 0 ||
+                          !u64_map_get(sw->peer_set, peer_key(segment, vtep_id), &one))) {
+            drop_pkt(sw, p, DROP_VXLAN_UNKNOWN_VTEP, NULL, &sw->segs[segment].ctr);
+            return;
+        }
+        cache->valid = true;
+        cache->vni = vni;
+        cache->src = p->meta.outer_src;
+        cache->segment = segment;
+        cache->vtep = vtep_id;
     }
     struct vs_segment *seg = &sw->segs[segment];
-    if (WEFT_UNLIKELY(vtep_lookup(sw, &p->meta.outer_src, &vtep_id) != 0 ||
-                      !u64_map_get(sw->peer_set, peer_key(segment, vtep_id), &one))) {
-        drop_pkt(sw, p, DROP_VXLAN_UNKNOWN_VTEP, NULL, &seg->ctr);
-        return;
-    }
     counters_add_packet(&sw->vteps[vtep_id].ctr, true, p->len);
     counters_add_packet(&seg->ctr, true, p->len);
     reason = frame_parse(p);
@@ -1247,10 +1272,12 @@ static void vxlan_input_one(struct vswitch *sw, struct pkt *p, uint32_t now,
 void vswitch_input_vxlan(struct vswitch *sw, struct pkt **pkts, uint32_t n, uint32_t now,
                          struct vswitch_out *out)
 {
+    struct decap_cache cache = {.valid = false};
+
     for (uint32_t i = 0; i < n; i++) {
         if (i + 1 < n) {
             WEFT_PREFETCH(pkts[i + 1]->data);
         }
-        vxlan_input_one(sw, pkts[i], now, out);
+        vxlan_input_one(sw, pkts[i], now, out, &cache);
     }
 }

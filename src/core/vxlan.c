@@ -83,7 +83,13 @@ enum drop_reason vxlan_encap(struct pkt *p, const struct vxlan_template *t, uint
     if (WEFT_UNLIKELY(!ip)) {
         return DROP_NO_HEADROOM;
     }
-    memcpy(ip, t->header, t->len);
+    /* Constant sizes: a few vector moves instead of a `rep movs` (slow to start
+     * for 36 bytes) that a variable length compiles to. */
+    if (t->ipv6) {
+        memcpy(ip, t->header, VXLAN_OVERHEAD_V6);
+    } else {
+        memcpy(ip, t->header, VXLAN_OVERHEAD_V4);
+    }
 
     uint32_t l3_len = t->ipv6 ? IPV6_HEADER_LEN : IPV4_HEADER_LEN;
     uint8_t *udp = ip + l3_len;

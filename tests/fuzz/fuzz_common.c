@@ -37,6 +37,9 @@
  *   - the pool holds as many free buffers after each record as before;
  *   - tx counters grow by the number of outputs, and nothing vanishes
  *     (tx + drops >= inputs);
+ *   - decapsulation: each datagram is taken by the segment of its VNI when its
+ *     sender is a peer of that segment, and dropped as unknown VNI / unknown
+ *     VTEP otherwise (per-segment rx and per-reason drop counters);
  *   - MAC table: entries point at valid destinations of their segment, learned
  *     entries are younger than the aging time, on ports that learn, behind
  *     port security's bindings, per-port counts match the table, MAC limits hold.
@@ -264,16 +267,21 @@ bool fuzz_next_record(const uint8_t **data, size_t *size, struct fuzz_input *in)
         in->len = n - 1;
         *data = d + n;
         *size = 0;
-        return true;
+    } else {
+        size_t len = (size_t)d[1] << 8 | d[2];
+        if (len > n - 3) {
+            len = n - 3;
+        }
+        in->frame = d + 3;
+        in->len = len;
+        *data = d + 3 + len;
+        *size = n - 3 - len;
     }
-    size_t len = (size_t)d[1] << 8 | d[2];
-    if (len > n - 3) {
-        len = n - 3;
+    for (unsigned i = 0; i < FUZZ_BATCH_MAX; i++) {
+        in->copy_frame[i] = in->frame;
+        in->copy_len[i] = in->len;
+        in->copy_src[i] = NULL;
     }
-    in->frame = d + 3;
-    in->len = len;
-    *data = d + 3 + len;
-    *size = n - 3 - len;
     return true;
 }
 
@@ -533,8 +541,64 @@ static uint64_t drops_total(const struct vswitch_stats *s)
     return n;
 }
 
-void fuzz_run(struct fuzz_switch *fs, const struct fuzz_input *in, uint16_t in_port,
-              const struct ip_addr *outer_src)
+/* What the switch should make of each datagram of an overlay batch, from the
+ * control-plane view of segments and peers: the totals that the counters must
+ * show after the batch. */
+struct decap_expect {
+    uint32_t unknown_vni, unknown_vtep;
+    uint32_t seg_rx[FUZZ_N_SEGMENTS];
+    struct vswitch_counters seg_before[FUZZ_N_SEGMENTS];
+};
+
+static void expect_decap(struct fuzz_switch *fs, const struct fuzz_input *in,
+                         struct decap_expect *x)
+{
+    memset(x, 0, sizeof *x);
+    for (unsigned i = 0; i < FUZZ_N_SEGMENTS; i++) {
+        vswitch_segment_counters(fs->sw, fs->segs[i], &x->seg_before[i]);
+    }
+    for (unsigned i = 0; i < in->copies; i++) {
+        const uint8_t *h = in->copy_frame[i];
+        uint32_t segment, vtep;
+
+        if (in->copy_len[i] < VXLAN_HEADER_LEN + 14 || !(h[0] & VXLAN_FLAG_I)) {
+            continue; /* vxlan_decap() drops it: checked by decap_exact() */
+        }
+        uint32_t vni = (uint32_t)h[4] << 16 | (uint32_t)h[5] << 8 | h[6];
+        if (vswitch_segment_find(fs->sw, vni, &segment) != 0) {
+            x->unknown_vni++;
+        } else if (vswitch_vtep_find(fs->sw, in->copy_src[i], &vtep) != 0 ||
+                   !segment_has_peer(fs->sw, segment, vtep)) {
+            x->unknown_vtep++;
+        } else {
+            for (unsigned k = 0; k < FUZZ_N_SEGMENTS; k++) {
+                x->seg_rx[k] += fs->segs[k] == segment;
+            }
+        }
+    }
+}
+
+static void check_decap(struct fuzz_switch *fs, const struct decap_expect *x,
+                        const struct vswitch_stats *before, const struct vswitch_stats *after)
+{
+    uint64_t vni_drops =
+        after->total.drops[DROP_VXLAN_UNKNOWN_VNI] - before->total.drops[DROP_VXLAN_UNKNOWN_VNI];
+    uint64_t vtep_drops =
+        after->total.drops[DROP_VXLAN_UNKNOWN_VTEP] - before->total.drops[DROP_VXLAN_UNKNOWN_VTEP];
+
+    FUZZ_CHECK(vni_drops == x->unknown_vni && vtep_drops == x->unknown_vtep,
+               "unknown VNI/VTEP drops %llu/%llu, expected %u/%u", (unsigned long long)vni_drops,
+               (unsigned long long)vtep_drops, x->unknown_vni, x->unknown_vtep);
+    for (unsigned k = 0; k < FUZZ_N_SEGMENTS; k++) {
+        struct vswitch_counters now;
+        vswitch_segment_counters(fs->sw, fs->segs[k], &now);
+        uint64_t rx = now.rx_packets - x->seg_before[k].rx_packets;
+        FUZZ_CHECK(rx == x->seg_rx[k], "segment %u took %llu datagrams, expected %u", k,
+                   (unsigned long long)rx, x->seg_rx[k]);
+    }
+}
+
+void fuzz_run(struct fuzz_switch *fs, const struct fuzz_input *in, uint16_t in_port)
 {
     struct pkt *batch[FUZZ_BATCH_MAX];
     struct pkt *held[FUZZ_POOL_SIZE];
@@ -543,8 +607,12 @@ void fuzz_run(struct fuzz_switch *fs, const struct fuzz_input *in, uint16_t in_p
     uint32_t n_held = 0;
     static struct run r; /* static: keeps its 64 x 16 bytes of outputs off the stack */
 
-    if (in->len > pkt_pool_data_room(fs->pool)) {
-        return;
+    struct decap_expect expect;
+
+    for (unsigned i = 0; i < in->copies; i++) {
+        if (in->copy_len[i] > pkt_pool_data_room(fs->pool)) {
+            return;
+        }
     }
     fs->now++;
     vswitch_age(fs->sw, fs->now);
@@ -557,10 +625,11 @@ void fuzz_run(struct fuzz_switch *fs, const struct fuzz_input *in, uint16_t in_p
     r.out.ctx = &r;
 
     for (unsigned i = 0; i < in->copies; i++) {
-        batch[i] = pkt_pool_copy_in(fs->pool, in->frame, (uint32_t)in->len);
+        batch[i] = pkt_pool_copy_in(fs->pool, in->copy_frame[i], (uint32_t)in->copy_len[i]);
         FUZZ_CHECK(batch[i], "pool empty before the input");
-        if (outer_src) {
-            batch[i]->meta.outer_src = *outer_src;
+        if (in_port == PKT_PORT_OVERLAY) {
+            FUZZ_CHECK(in->copy_src[i], "no sender for datagram %u", i);
+            batch[i]->meta.outer_src = *in->copy_src[i];
         }
         /* Bytes past the frame are out of bounds for the switch: let ASan say so.
          * (The headroom in front stays open: encapsulation and tagging use it.) */
@@ -570,6 +639,9 @@ void fuzz_run(struct fuzz_switch *fs, const struct fuzz_input *in, uint16_t in_p
         while (pkt_pool_available(fs->pool) > 2) {
             held[n_held++] = pkt_pool_get(fs->pool);
         }
+    }
+    if (in_port == PKT_PORT_OVERLAY) {
+        expect_decap(fs, in, &expect);
     }
     vswitch_get_stats(fs->sw, &before);
     if (in_port == PKT_PORT_OVERLAY) {
@@ -602,6 +674,9 @@ void fuzz_run(struct fuzz_switch *fs, const struct fuzz_input *in, uint16_t in_p
                    "rx counter grew by %llu for %u frames",
                    (unsigned long long)(after.total.rx_packets - before.total.rx_packets),
                    in->copies);
+    }
+    if (in_port == PKT_PORT_OVERLAY) {
+        check_decap(fs, &expect, &before, &after);
     }
     check_tables(fs);
 }

@@ -11,8 +11,8 @@
  * after FUZZ_MAC_AGE seconds.
  *
  * A record starts with a control byte:
- *   bits 0-3  which source (a port for fuzz_port_frame, an underlay address
- *             or a port for fuzz_vxlan_datagram), modulo the number of choices
+ *   bits 0-3  which source: a port for fuzz_port_frame, an underlay address
+ *             or a port for fuzz_vxlan_datagram (each harness lists them)
  *   bit  4    the batch holds three copies of the frame instead of one
  *   bit  5    chained: a 16-bit big-endian length follows, then that many
  *             bytes of frame, then the next record (a length past the end of
@@ -72,6 +72,12 @@ struct fuzz_input {
     enum fuzz_mode mode;
     const uint8_t *frame;
     size_t len;
+    /* Per copy of the batch: its frame and, for the overlay, its sender.
+     * fuzz_next_record() sets every copy's frame to the record's and the
+     * senders to NULL; a harness may vary them. */
+    const uint8_t *copy_frame[FUZZ_BATCH_MAX];
+    size_t copy_len[FUZZ_BATCH_MAX];
+    const struct ip_addr *copy_src[FUZZ_BATCH_MAX];
 };
 
 /* The process-wide switch, built on the first call. */
@@ -84,12 +90,14 @@ void fuzz_begin_input(struct fuzz_switch *fs);
  * when nothing is left. */
 bool fuzz_next_record(const uint8_t **data, size_t *size, struct fuzz_input *in);
 
-/* Advances the clock by one second, ages the MAC table, and runs one record through
- * vswitch_input_port() (in_port is a port id, possibly unconfigured) or, with in_port ==
- * PKT_PORT_OVERLAY, through vswitch_input_vxlan() with outer_src as the sender. Checks every
- * output, frees it, and checks the pool and the tables afterwards. */
-void fuzz_run(struct fuzz_switch *fs, const struct fuzz_input *in, uint16_t in_port,
-              const struct ip_addr *outer_src);
+/* Advances the clock by one second, ages the MAC table, and runs one record
+ * through vswitch_input_port() (in_port is a port id, possibly unconfigured)
+ * or, with in_port == PKT_PORT_OVERLAY, through vswitch_input_vxlan() with
+ * in->copy_src[] as the senders. Checks every output, frees it, and checks the
+ * pool, the counters and the tables afterwards; for the overlay, also that
+ * each datagram was accepted into, or dropped from, the segment its VNI and
+ * sender call for (counted per segment, per VTEP and per drop reason). */
+void fuzz_run(struct fuzz_switch *fs, const struct fuzz_input *in, uint16_t in_port);
 
 /* frame_parse() on an exact-size heap copy (so that ASan sees any read past the
  * end), with the checks on the metadata it fills. */

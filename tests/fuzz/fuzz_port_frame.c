@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_parse_exact(in.frame, in.len);
         unsigned choice = in.source % (FUZZ_N_PORTS + 1);
         uint16_t port = choice < FUZZ_N_PORTS ? fs->ports[choice] : FUZZ_NO_PORT;
-        fuzz_run(fs, &in, port, NULL);
+        fuzz_run(fs, &in, port);
     }
     return 0;
 }

@@ -63,6 +63,26 @@ static void decap_exact(const uint8_t *payload, size_t len)
     free(buf);
 }
 
+/* A batch of three is made of different datagrams, so that the switch's
+ * per-batch decapsulation cache meets changes of VNI and of sender: the
+ * second copy carries another VNI (one of the fuzz switch's, or none of
+ * them), the third comes from the next sender of the list. */
+static void vary_batch(struct fuzz_input *in)
+{
+    static const uint32_t vnis[] = {100, 200, 300, 400, 999};
+    static uint8_t second[PKT_DEFAULT_DATA_ROOM];
+
+    if (in->len >= VXLAN_HEADER_LEN && in->len <= sizeof second) {
+        uint32_t vni = vnis[(in->frame[6] + 1u) % (sizeof vnis / sizeof vnis[0])];
+        memcpy(second, in->frame, in->len);
+        second[4] = (uint8_t)(vni >> 16);
+        second[5] = (uint8_t)(vni >> 8);
+        second[6] = (uint8_t)vni;
+        in->copy_frame[1] = second;
+    }
+    in->copy_src[2] = &source_addrs[(in->source + 1) % N_SOURCES];
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_switch *fs = fuzz_switch_get();
@@ -77,12 +97,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fuzz_begin_input(fs);
     for (unsigned i = 0; i < MAX_RECORDS && fuzz_next_record(&data, &size, &in); i++) {
-        if (in.source < N_SOURCES) {
-            decap_exact(in.frame, in.len);
-            fuzz_run(fs, &in, PKT_PORT_OVERLAY, &source_addrs[in.source]);
-        } else {
-            fuzz_run(fs, &in, fs->ports[in.source - N_SOURCES], NULL);
+        if (in.source >= N_SOURCES) {
+            fuzz_run(fs, &in, fs->ports[in.source - N_SOURCES]);
+            continue;
         }
+        decap_exact(in.frame, in.len);
+        for (unsigned k = 0; k < FUZZ_BATCH_MAX; k++) {
+            in.copy_src[k] = &source_addrs[in.source];
+        }
+        if (in.copies > 1) {
+            vary_batch(&in);
+        }
+        fuzz_run(fs, &in, PKT_PORT_OVERLAY);
     }
     return 0;
 }

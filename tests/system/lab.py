@@ -292,6 +292,32 @@ class Namespace:
                 return True
         return False
 
+    def quiet_arp(self, ifname):
+        """No ARP long after the traffic that needed it, to disturb exact counts:
+        neighbours confirmed on ifname stay reachable for 10 minutes, and one learned
+        from a request is confirmed at once when first used (no 5-second DELAY).
+        (Per interface: a namespace has no neigh/default of its own.)"""
+        key = ifname.replace(".", "/")
+        self.sysctl(f"net.ipv4.neigh.{key}.base_reachable_time_ms=600000",
+                    f"net.ipv4.neigh.{key}.delay_first_probe_time=0")
+
+    def settle_neighbours(self, timeout=10.0):
+        """Forgets unresolved neighbours (an INCOMPLETE entry goes on sending ARP
+        requests after a failed ping) and waits until no entry is being re-validated,
+        so no ARP frame of this namespace's making is still to come."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.run(["ip", "neigh", "flush", "nud", "incomplete"], check=False)
+            self.run(["ip", "neigh", "flush", "nud", "failed"], check=False)
+            entries = json.loads(self.run(["ip", "-j", "neigh", "show"]).stdout or "[]")
+            busy = [e for e in entries
+                    if set(e.get("state", [])) & {"INCOMPLETE", "DELAY", "PROBE"}]
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f"neighbours of {self.ns} do not settle: {busy}")
+            time.sleep(0.2)
+
     def link(self, ifname):
         """`ip -j -s link show` of one interface, as a dict."""
         return json.loads(self.ipcmd("-j", "-s", "link", "show", "dev", ifname).stdout)[0]
@@ -354,6 +380,7 @@ class Guest(Namespace):
             self.ipcmd("link", "set", dev, "address", mac)
         self.ipcmd("link", "set", dev, "mtu", mtu)
         self.ipcmd("link", "set", dev, "up")
+        self.quiet_arp(dev)
         if ip_cidr:
             self.ipcmd("addr", "add", ip_cidr, "dev", dev)
             self.ip = str(ipaddress.ip_interface(ip_cidr).ip)
@@ -383,6 +410,7 @@ class Guest(Namespace):
         if mac:
             self.ipcmd("link", "set", dev, "address", mac)
         self.ipcmd("link", "set", dev, "up")
+        self.quiet_arp(dev)
         if ip_cidr:
             self.ipcmd("addr", "add", ip_cidr, "dev", dev)
         return dev
@@ -478,6 +506,8 @@ class Host(Namespace):
                 result = self.weft("status", check=False)
                 if result.returncode == 0:
                     return self.weftd
+                if result.returncode == 2:  # a usage error will not go away by waiting
+                    raise LabError(f"`weft status` is a usage error: {result.stderr}")
             if time.monotonic() > deadline:
                 raise LabError(f"weftd on {self.name} did not answer within {timeout}s:\n"
                                f"{self.weftd_log()}")
@@ -676,7 +706,8 @@ class Lab:
         sh(["ip", "netns", "add", ns])
         self.namespaces.append(ns)
         sh(["ip", "-n", ns, "link", "set", "lo", "up"])
-        # No IPv6 (no router solicitations, MLD reports or DAD in counters) and no
+        # Quiet namespaces, so that tests can count frames exactly: no IPv6 (no router
+        # solicitations, MLD reports or DAD; see also Namespace.quiet_arp()). No
         # reverse-path filter (a trunk guest has several interfaces in one subnet).
         sh(["ip", "netns", "exec", ns, "sysctl", "-qw",
             "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
@@ -816,6 +847,14 @@ class Lab:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    def settle_neighbours(self):
+        """settle_neighbours() in every guest of the lab (see Namespace)."""
+        for host in self.hosts.values():
+            for guest in host.guests.values():
+                guest.settle_neighbours()
+                for inner in getattr(guest, "nested", {}).values():
+                    inner.settle_neighbours()
 
     # ---- teardown -----------------------------------------------------------------
 

@@ -155,6 +155,32 @@ def test_underlay_too_small_is_counted_not_silent(topo):
     assert a1.ping(b1.ip, size=1472, df=True)
 
 
+def test_underlay_mtu_above_the_link_counts_tx_errors(topo):
+    """The opposite mistake: weftd told the underlay carries 1700 bytes when its link
+    carries 1600. Guests a1 and b1 at MTU 1600 send 1572-byte DF pings (1650-byte
+    datagrams); weftd encapsulates them, the kernel refuses to send them (DF, larger
+    than the link), and each refusal is counted in `weft stats` io.vtep4.tx_errors:
+    loss the user can see, never silent."""
+    a, a1, b1 = topo.a, topo.g["a1"], topo.g["b1"]
+    try:
+        a.restart_weftd(underlay_mtu=1700)
+        for guest in (a1, b1):
+            guest.host.weft("port", "set", guest.port, "--mtu", "1600")
+            guest.ipcmd("link", "set", guest.ifname, "mtu", "1600")
+        assert a1.wait_ping(b1.ip)
+        before = a.stats()
+        assert not a1.ping(b1.ip, count=3, size=1572, df=True, timeout=1)
+        after = a.stats()
+        assert after["io"]["vtep4"]["tx_errors"] - before["io"]["vtep4"]["tx_errors"] == 3
+        assert counter_delta(before["total"]["drops"], after["total"]["drops"]) == {}
+    finally:
+        for guest in (a1, b1):
+            guest.ipcmd("link", "set", guest.ifname, "mtu", "1500")
+            guest.host.weft("port", "set", guest.port, "--mtu", "1500", check=False)
+        a.restart_weftd(underlay_mtu=a.lab.underlay_mtu)
+    assert a1.wait_ping(b1.ip)
+
+
 def test_many_macs_behind_one_port(topo):
     """A guest that is itself a bridge (a3: eth0 in a Linux bridge with two inner
     namespaces on veth ports) sends several MACs through one TAP port. Both inner

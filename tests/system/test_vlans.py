@@ -75,6 +75,7 @@ def test_trunk_vlan_101_reaches_segment_5001_only(topo):
     hosts (a1 locally, b1 across VXLAN) and none of segment 5002's, although c1 and d1
     have the very same MAC and IP addresses."""
     g = topo.g
+    topo.lab.settle_neighbours()
     before = rx(topo)
     assert g.t.ping(IP_A, count=3, iface="eth0.101")
     assert g.t.ping(IP_B, count=3, iface="eth0.101")
@@ -87,6 +88,7 @@ def test_trunk_vlan_102_reaches_segment_5002_only(topo):
     """The same from eth0.102: VLAN 102 frames reach c1 and d1 (segment 5002), never
     a1 or b1."""
     g = topo.g
+    topo.lab.settle_neighbours()
     before = rx(topo)
     assert g.t.ping(IP_A, count=3, iface="eth0.102")
     assert g.t.ping(IP_B, count=3, iface="eth0.102")
@@ -136,6 +138,7 @@ def test_disallowed_and_untagged_frames_on_trunk_are_dropped(topo):
     untagged = [raw(Ether(src=t_mac, dst="ff:ff:ff:ff:ff:ff") / arp)] * 4
     tagged_on_access = [raw(Ether(src=MAC_A, dst=MAC_B) / Dot1Q(vlan=101) / IP(src=IP_A, dst=IP_B)
                             / ICMP())] * 3
+    topo.lab.settle_neighbours()
     port_t = a.weft_json("port", "show", "t")["counters"]["drops"]
     port_a1 = a.weft_json("port", "show", "a1")["counters"]["drops"]
     total = a.drops()
@@ -159,6 +162,7 @@ def test_same_macs_and_ips_in_two_segments_never_leak(topo):
     g, a, b = topo.g, topo.a, topo.b
     for src, dst, quiet in ((g.a1, IP_B, SEG_5002), (g.c1, IP_B, SEG_5001)):
         assert src.ping(dst)  # ARP resolved before counting
+        topo.lab.settle_neighbours()
         before = rx(topo)
         assert src.ping(dst, count=30, interval=0.01)
         delta = counter_delta(before, rx(topo))

@@ -176,12 +176,12 @@ static void test_eth_parse_non_hex_and_junk(void **state)
 static void test_eth_format(void **state)
 {
     (void)state;
-    static const uint8_t mac[6] = {0x02, 0x0A, 0xbc, 0x00, 0x09, 0xff};
+    static const uint8_t mac[6] = {0xfa, 0x0A, 0xbc, 0x00, 0x09, 0xDe};
     char buf[ETH_ADDR_STRLEN + 4];
 
     memset(buf, 'X', sizeof buf);
     assert_ptr_equal(eth_addr_format(mac, buf), buf);
-    assert_string_equal(buf, "02:0a:bc:00:09:ff");
+    assert_string_equal(buf, "fa:0a:bc:00:09:de");
     assert_int_equal(strlen(buf), ETH_ADDR_STRLEN - 1);
     /* Nothing written past ETH_ADDR_STRLEN bytes. */
     assert_int_equal(buf[ETH_ADDR_STRLEN], 'X');

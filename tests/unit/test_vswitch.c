@@ -192,16 +192,23 @@ static int setup_small_table(void **state)
     return fx_setup(state, 2);
 }
 
+static void out_free(struct fx *fx);
+
 static int teardown(void **state)
 {
     struct fx *fx = *state;
+    uint32_t leftover = fx->out.n;
 
-    /* The test freed every output: no buffer may be missing from the pool. */
-    assert_int_equal(fx->out.n, 0);
-    assert_int_equal(pkt_pool_available(fx->pool), fx->pool_initial);
+    /* Clean up first, so that a failed test does not leak the whole fixture. */
+    out_free(fx);
+    uint32_t available = pkt_pool_available(fx->pool);
+    uint32_t initial = fx->pool_initial;
     vswitch_destroy(fx->sw);
     pkt_pool_destroy(fx->pool);
     free(fx);
+    /* The test freed every output, and no buffer is missing from the pool. */
+    assert_int_equal(leftover, 0);
+    assert_int_equal(available, initial);
     return 0;
 }
 
@@ -602,6 +609,28 @@ static void test_port_config_errors(void **state)
     port_config_allow_vlan(&pc, 101);
     assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), EINVAL);
     trunk_config(&pc, ETH_TYPE_VLAN, 102); /* native VLAN not in the allowed list */
+    port_config_allow_vlan(&pc, 101);
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), EINVAL);
+    trunk_config(&pc, ETH_TYPE_VLAN, 0); /* VLAN 4095 is reserved */
+    port_config_allow_vlan(&pc, 4095);
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), EINVAL);
+    trunk_config(&pc, ETH_TYPE_VLAN, 0); /* so is 0 */
+    port_config_allow_vlan(&pc, 0);
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), EINVAL);
+    port_config_default(&pc);
+    pc.mode = (enum port_vlan_mode)7;
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), EINVAL);
+
+    /* Bindings with a MAC that can never be a source, on an access or a trunk port. */
+    port_config_default(&pc);
+    pc.access_segment = fx->seg1;
+    pc.port_security = true;
+    pc.n_bindings = 1;
+    pc.bindings[0].mac = mac("00:00:00:00:00:00");
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), EINVAL);
+    pc.bindings[0].mac = mac("01:00:5e:00:00:01");
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), EINVAL);
+    pc.mode = PORT_TRUNK;
     port_config_allow_vlan(&pc, 101);
     assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), EINVAL);
     assert_int_equal(id, 4242);
@@ -1097,13 +1126,19 @@ static void test_trunk_vlan_errors(void **state)
     struct vswitch_counters c = port_ctr(fx, t3);
     expect_only_drops(&c, DROP_VLAN_NOT_ALLOWED, 3);
 
+    len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 4095); /* reserved VID */
+    run_port(fx, t3, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    c = port_ctr(fx, t3);
+    expect_only_drops(&c, DROP_VLAN_NOT_ALLOWED, 4);
+
     len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 103); /* allowed, but no segment */
     run_port(fx, t3, fx->f, len, NOW);
     assert_int_equal(fx->out.n, 0);
     c = port_ctr(fx, t3);
     assert_int_equal(c.drops[DROP_NO_SEGMENT], 1);
-    assert_int_equal(drops_sum(&c), 4);
-    assert_int_equal(c.rx_packets, 4);
+    assert_int_equal(drops_sum(&c), 5);
+    assert_int_equal(c.rx_packets, 5);
 
     /* None of this reached a segment or the MAC table. */
     c = seg_ctr(fx, fx->seg1);
@@ -1859,6 +1894,151 @@ static void test_multicast_bum(void **state)
     assert_int_equal(mv, fx->v2);
 }
 
+/* ---- Underlay options: IPv6, UDP checksum, port, limits ------------------ */
+
+static uint16_t udp_checksum_over(const uint8_t *pseudo, size_t pseudo_len, const uint8_t *udp,
+                                  size_t udp_len)
+{
+    return csum_fold(csum_partial(udp, udp_len, csum_partial(pseudo, pseudo_len, 0)));
+}
+
+static void test_underlay_options(void **state)
+{
+    struct fx *fx = *state;
+    struct vswitch_config cfg;
+    int error = -1;
+
+    vswitch_config_default(&cfg);
+    cfg.local_vtep4 = ip(VTEP_LOCAL);
+    cfg.local_vtep6 = ip("2001:db8::1");
+    cfg.udp_checksum_v4 = true;
+    cfg.vxlan_port = 8472;
+    cfg.max_segments = 1;
+    struct vswitch *sw = vswitch_create(&cfg, fx->pool, &error);
+    assert_non_null(sw);
+    struct segment_config sc = {.vni = 0x10203, .bum = BUM_HEAD_END};
+    uint32_t seg = 0, seg_other = 0, v4 = 0, v6 = 0;
+    assert_int_equal(vswitch_segment_add(sw, &sc, &seg), 0);
+    sc.vni = 0x10204;
+    assert_int_equal(vswitch_segment_add(sw, &sc, &seg_other), ENOSPC); /* max_segments */
+    struct ip_addr r4 = ip(VTEP2), r6 = ip("2001:db8::2");
+    assert_int_equal(vswitch_segment_peer_add(sw, seg, &r4, &v4), 0);
+    assert_int_equal(vswitch_segment_peer_add(sw, seg, &r6, &v6), 0);
+    struct port_config pc;
+    port_config_default(&pc);
+    pc.access_segment = seg;
+    uint16_t port = 0;
+    assert_int_equal(vswitch_port_add(sw, &pc, &port), 0);
+
+    size_t len = udp(fx->f, BCAST, MAC1);
+    struct pkt *p = frame_to_pkt(fx->pool, fx->f, len);
+    vswitch_input_port(sw, port, &p, 1, NOW, &fx->out);
+    EXPECT_DESTS(fx, DV(v4), DV(v6));
+    uint32_t hash = flow_hash_of(fx->f, len);
+
+    /* IPv4 with the UDP checksum asked for: valid and not zero, port 8472. */
+    const uint8_t *d = tx_for(fx, DV(v4))->data;
+    assert_int_equal(tx_for(fx, DV(v4))->len, 36 + len);
+    assert_int_equal(d[0], 0x45);
+    assert_int_equal(csum_fold(csum_partial(d, 20, 0)), 0);
+    assert_int_equal(be16(d + 22), 8472);
+    assert_int_not_equal(be16(d + 26), 0);
+    uint8_t pseudo4[12] = {0};
+    memcpy(pseudo4, d + 12, 8);
+    pseudo4[9] = 17;
+    pseudo4[10] = (uint8_t)((len + 16) >> 8);
+    pseudo4[11] = (uint8_t)(len + 16);
+    assert_int_equal(udp_checksum_over(pseudo4, sizeof pseudo4, d + 20, len + 16), 0);
+    assert_int_equal(d[20 + 8 + 4], 0x01);
+    assert_int_equal(d[20 + 8 + 5], 0x02);
+    assert_int_equal(d[20 + 8 + 6], 0x03);
+
+    /* IPv6: version 6, flow label from the inner flow, hop limit 64, UDP checksum valid. */
+    const struct pkt *p6 = tx_for(fx, DV(v6));
+    d = p6->data;
+    assert_int_equal(p6->len, VXLAN_OVERHEAD_V6 + len);
+    assert_int_equal(d[0], 0x60);
+    assert_int_equal(d[1] >> 4, 0);
+    assert_int_equal((uint32_t)(d[1] & 0x0f) << 16 | (uint32_t)d[2] << 8 | d[3], hash & 0xfffff);
+    assert_int_equal(be16(d + 4), len + 16);
+    assert_int_equal(d[6], 17);
+    assert_int_equal(d[7], 64);
+    assert_memory_equal(d + 8, cfg.local_vtep6.bytes, 16);
+    assert_memory_equal(d + 24, r6.bytes, 16);
+    const uint8_t *u = d + 40;
+    assert_int_equal(be16(u), vxlan_source_port(hash));
+    assert_int_equal(be16(u + 2), 8472);
+    assert_int_equal(be16(u + 4), len + 16);
+    assert_int_not_equal(be16(u + 6), 0);
+    uint8_t pseudo6[40] = {0};
+    memcpy(pseudo6, d + 8, 32);
+    pseudo6[34] = (uint8_t)((len + 16) >> 8);
+    pseudo6[35] = (uint8_t)(len + 16);
+    pseudo6[39] = 17;
+    assert_int_equal(udp_checksum_over(pseudo6, sizeof pseudo6, u, len + 16), 0);
+    const uint8_t vxh[8] = {0x08, 0, 0, 0, 0x01, 0x02, 0x03, 0};
+    assert_memory_equal(u + 8, vxh, 8);
+    assert_memory_equal(u + 16, fx->f, len);
+    out_free(fx);
+
+    /* Learned behind the IPv6 peer, then unicast to it only. */
+    uint8_t inner[256];
+    size_t ilen = udp(inner, BCAST, MACR2);
+    len = frame_vxlan(fx->x, VXLAN_FLAG_I, 0x10203, inner, ilen);
+    p = frame_to_pkt(fx->pool, fx->x, len);
+    p->meta.outer_src = r6;
+    vswitch_input_vxlan(sw, &p, 1, NOW, &fx->out);
+    EXPECT_DESTS(fx, port);
+    out_free(fx);
+    struct eth_addr mr = mac(MACR2);
+    const struct mac_entry *e = vswitch_mac_lookup(sw, seg, &mr);
+    assert_non_null(e);
+    assert_int_equal(e->dest, MAC_DEST_REMOTE(v6));
+    len = udp(fx->f, MACR2, MAC1);
+    p = frame_to_pkt(fx->pool, fx->f, len);
+    vswitch_input_port(sw, port, &p, 1, NOW, &fx->out);
+    EXPECT_DESTS(fx, DV(v6));
+    out_free(fx);
+    vswitch_destroy(sw);
+}
+
+static void test_port_ids_exhausted(void **state)
+{
+    struct fx *fx = *state;
+    struct port_config pc;
+    uint16_t id = 0, last = 0;
+    uint32_t added = 0;
+
+    port_config_default(&pc);
+    pc.access_segment = fx->seg2;
+    while (vswitch_port_add(fx->sw, &pc, &id) == 0) {
+        assert_true(id < VSWITCH_MAX_PORTS);
+        last = id;
+        added++;
+    }
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), ENOSPC);
+    assert_int_equal(added, VSWITCH_MAX_PORTS - 5); /* the fixture has 5 ports */
+    /* A freed id is reused; the switch still works at full size. */
+    assert_int_equal(vswitch_port_del(fx->sw, last), 0);
+    assert_int_equal(vswitch_port_add(fx->sw, &pc, &id), 0);
+    assert_int_equal(id, last);
+    size_t len = udp(fx->f, MAC2, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    out_free(fx);
+
+    /* A broadcast in 5002 has 4093 local destinations and a peer: 63 free buffers
+     * for copies, the original for the last; every other copy is counted. */
+    len = udp(fx->f, BCAST, MACB);
+    run_port(fx, fx->b1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, POOL_SIZE);
+    assert_int_equal(pkt_pool_available(fx->pool), 0);
+    struct vswitch_stats s = stats(fx);
+    expect_only_drops(&s.total, DROP_NO_BUFFER, (VSWITCH_MAX_PORTS - 5) + 2 + 1 - POOL_SIZE);
+    assert_int_equal(s.total.tx_packets, 5 + POOL_SIZE);
+    out_free(fx);
+}
+
 /* ---- Decapsulation errors ------------------------------------------------ */
 
 static void test_decap_errors(void **state)
@@ -2268,6 +2448,48 @@ static void test_tx_flush_callback(void **state)
     fx->out.cap = OUT_CAP;
 }
 
+/* A buffer handed in without headroom (an I/O layer that did not reserve it):
+ * a tag or the outer headers cannot be pushed; counted, never written out of bounds. */
+static struct pkt *pkt_without_headroom(struct fx *fx, const uint8_t *frame, size_t len)
+{
+    struct pkt *p = frame_to_pkt(fx->pool, frame, len);
+    memmove(p->head, p->data, p->len);
+    p->data = p->head;
+    assert_int_equal(pkt_headroom(p), 0);
+    return p;
+}
+
+static void test_no_headroom(void **state)
+{
+    struct fx *fx = *state;
+
+    learn_on_port(fx, fx->t1, MAC3, NOW); /* untagged on t1: dropped, nothing learned */
+    size_t len = udp_tagged(fx->f, BCAST, MAC3, 0x8100, 0, 101);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    out_free(fx);
+    learn_remote(fx, VTEP2, 5001, MACR2, NOW);
+
+    len = udp(fx->f, MAC3, MAC1); /* to a trunk: needs 4 bytes for the tag */
+    struct pkt *p = pkt_without_headroom(fx, fx->f, len);
+    vswitch_input_port(fx->sw, fx->a1, &p, 1, NOW, &fx->out);
+    assert_int_equal(fx->out.n, 0);
+    len = udp(fx->f, MACR2, MAC1); /* to a VTEP: needs 36 */
+    p = pkt_without_headroom(fx, fx->f, len);
+    vswitch_input_port(fx->sw, fx->a1, &p, 1, NOW, &fx->out);
+    assert_int_equal(fx->out.n, 0);
+    learn_on_port(fx, fx->a2, MAC2, NOW);
+    len = udp(fx->f, MAC2, MAC1); /* untagged to an access port: needs none */
+    p = pkt_without_headroom(fx, fx->f, len);
+    vswitch_input_port(fx->sw, fx->a1, &p, 1, NOW, &fx->out);
+    EXPECT_DESTS(fx, fx->a2);
+    expect_frame(fx, fx->a2, fx->f, len);
+    out_free(fx);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.total.drops[DROP_NO_HEADROOM], 2);
+    assert_int_equal(s.total.drops[DROP_VLAN_NOT_ALLOWED], 1);
+    assert_int_equal(drops_sum(&s.total), 3);
+}
+
 /* ---- Ports going down or away -------------------------------------------- */
 
 static void test_port_down(void **state)
@@ -2572,6 +2794,58 @@ static void test_batch_in_order(void **state)
     expect_mac_at(fx, fx->seg1, MACR3, MAC_DEST_REMOTE(fx->v3), false);
 }
 
+/* One batch of datagrams from several senders and VNIs: each is checked on its own
+ * (a peer of one segment is not accepted in another just because it came first). */
+static void test_vxlan_batch_mixed_senders(void **state)
+{
+    struct fx *fx = *state;
+    const struct {
+        const char *src;
+        uint32_t vni;
+    } in[6] = {{VTEP3, 5001}, {VTEP3, 5002}, {"10.0.9.9", 5001},
+               {VTEP3, 5001}, {VTEP2, 5002}, {VTEP3, 7777}};
+    struct pkt *dg[6];
+    uint8_t inner[256];
+
+    for (int i = 0; i < 6; i++) {
+        char src_mac[ETH_ADDR_STRLEN];
+        snprintf(src_mac, sizeof src_mac, "02:00:00:00:05:%02x", i);
+        size_t ilen = udp(inner, MAC9, src_mac);
+        size_t len = frame_vxlan(fx->x, VXLAN_FLAG_I, in[i].vni, inner, ilen);
+        dg[i] = frame_to_pkt(fx->pool, fx->x, len);
+        dg[i]->meta.outer_src = ip(in[i].src);
+    }
+    vswitch_input_vxlan(fx->sw, dg, 6, NOW, &fx->out);
+    /* Accepted: #0 and #3 (5001: a1 a2 t1 t2 each), #4 (5002: b1 t1 t2). */
+    assert_int_equal(fx->out.n, 4 + 4 + 3);
+    out_free(fx);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.total.drops[DROP_VXLAN_UNKNOWN_VTEP], 2);
+    assert_int_equal(s.total.drops[DROP_VXLAN_UNKNOWN_VNI], 1);
+    assert_int_equal(drops_sum(&s.total), 3);
+    expect_mac_at(fx, fx->seg1, "02:00:00:00:05:00", MAC_DEST_REMOTE(fx->v3), false);
+    expect_mac_at(fx, fx->seg1, "02:00:00:00:05:03", MAC_DEST_REMOTE(fx->v3), false);
+    expect_mac_at(fx, fx->seg2, "02:00:00:00:05:04", MAC_DEST_REMOTE(fx->v2), false);
+    assert_null(lookup(fx, fx->seg2, "02:00:00:00:05:01"));
+    assert_null(lookup(fx, fx->seg1, "02:00:00:00:05:02"));
+    struct vswitch_counters c = vtep_ctr(fx, fx->v3);
+    assert_int_equal(c.rx_packets, 2);
+    c = vtep_ctr(fx, fx->v2);
+    assert_int_equal(c.rx_packets, 1);
+
+    /* The next batch sees a peer removed in between. */
+    struct ip_addr a3 = ip(VTEP3);
+    assert_int_equal(vswitch_segment_peer_del(fx->sw, fx->seg1, &a3), 0);
+    size_t ilen = udp(inner, MAC9, MACR3);
+    size_t len = frame_vxlan(fx->x, VXLAN_FLAG_I, 5001, inner, ilen);
+    dg[0] = frame_to_pkt(fx->pool, fx->x, len);
+    dg[0]->meta.outer_src = a3;
+    vswitch_input_vxlan(fx->sw, dg, 1, NOW, &fx->out);
+    assert_int_equal(fx->out.n, 0);
+    s = stats(fx);
+    assert_int_equal(s.total.drops[DROP_VXLAN_UNKNOWN_VTEP], 3);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -2607,6 +2881,8 @@ int main(void)
         T(test_promiscuous),
         T(test_port_security),
         T(test_multicast_bum),
+        T(test_underlay_options),
+        T(test_port_ids_exhausted),
         T(test_decap_errors),
         T(test_decap_inner_vlan_allowed),
         T(test_underlay_mtu),
@@ -2614,6 +2890,7 @@ int main(void)
         T(test_tx_full),
         T(test_tx_flush_callback),
         T(test_no_buffer_for_flood),
+        T(test_no_headroom),
         T(test_port_down),
         T(test_input_on_unknown_port),
         T(test_port_del_flushes_macs),
@@ -2621,6 +2898,7 @@ int main(void)
         T(test_peer_del_flushes_macs),
         T(test_segment_del_with_trunks),
         T(test_batch_in_order),
+        T(test_vxlan_batch_mixed_senders),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
