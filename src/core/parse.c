@@ -180,6 +180,9 @@ enum drop_reason frame_parse(struct pkt *p)
     enum drop_reason reason = DROP_NONE;
 
     m->vlan = 0;
+    m->eth_type = 0;
+    m->l3_ofs = 0;
+    m->flow_hash = 0;
     m->pcp = 0;
     m->n_tags = 0;
     m->tag_tpid = 0;

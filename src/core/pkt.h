@@ -33,7 +33,7 @@ struct pkt_meta {
     uint16_t tag_tpid;        /* TPID of the outermost tag (0x8100 or 0x88a8), 0 if untagged */
     uint16_t eth_type;        /* ethertype after the tags */
     uint16_t l3_ofs;          /* start of the L3 header */
-    uint16_t l4_ofs;          /* start of the L4 header, 0 if none (non-first fragment, other) */
+    uint16_t l4_ofs;          /* start of the L4 header, 0 if none (any fragment, non-IP) */
     uint8_t ip_proto;         /* IPv4 protocol / IPv6 final next header, 0 if not IP */
     uint8_t is_fragment;      /* IPv4/IPv6 fragment (first or later) */
     uint32_t segment;         /* segment index inside the switch */
