@@ -56,38 +56,26 @@ static void drop_reasons_print_json(void)
     fputs("]\n", stdout);
 }
 
-int cli_cmd_drop_reasons(int argc, char **argv)
+int cli_cmd_drop_reasons(struct cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option long_options[] = {
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
+        CLI_COMMON_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
-    enum cli_format format = CLI_FORMAT_TABLE;
     int opt;
 
-    while ((opt = getopt_long(argc, argv, "o:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'o':
-            if (cli_format_parse(optarg, &format) != 0) {
-                return cli_usage_error(argv[0], "unknown output format '%s' (use table or json)",
-                                       optarg);
-            }
-            break;
-        case 'h':
-            fputs(drop_reasons_help, stdout);
-            return cli_finish(argv[0], CLI_EXIT_OK);
-        default:
-            /* getopt_long() has named the bad option on stderr. */
-            fprintf(stderr, "Try '%s --help' for more information.\n", argv[0]);
-            return CLI_EXIT_USAGE;
+    /* Needs no weftd: -s is accepted (as everywhere) and ignored. */
+    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
+        int status = cli_common_option(ctx, opt, argv[0], drop_reasons_help);
+        if (status != CLI_CONTINUE) {
+            return status;
         }
     }
     if (optind < argc) {
         return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
     }
 
-    if (format == CLI_FORMAT_JSON) {
+    if (ctx->format == CLI_FORMAT_JSON) {
         drop_reasons_print_json();
     } else {
         drop_reasons_print_table();

@@ -2,8 +2,9 @@
  * weft - the command line of Weft, for people and scripts.
  *
  * "weft [OPTION]... COMMAND [ARG]...": global options, then one command named
- * after what it shows or changes. Each command lives in its own cmd_*.c and
- * parses its own options. Tables for people by default, "-o json" for scripts.
+ * after what it shows or changes. Each command (or command group: segment,
+ * port, peer, mac) lives in its own cmd_*.c and parses its own options. Tables
+ * for people by default, "-o json" for scripts.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -20,12 +21,29 @@ struct cli_command {
      * with argv[0] set to this "weft <command>" string. */
     char *prog;
     const char *summary;
-    int (*run)(int argc, char **argv);
+    cli_run_fn *run;
 };
 
+static char status_prog[] = "weft status";
+static char segment_prog[] = "weft segment";
+static char port_prog[] = "weft port";
+static char peer_prog[] = "weft peer";
+static char mac_prog[] = "weft mac";
+static char stats_prog[] = "weft stats";
+static char drops_prog[] = "weft drops";
 static char drop_reasons_prog[] = "weft drop-reasons";
 
 static const struct cli_command cli_commands[] = {
+    {"status", status_prog, "show weftd: its name, VTEP addresses, underlay MTU, uptime",
+     cli_cmd_status},
+    {"segment", segment_prog, "add, delete, list and show segments (VXLAN VNIs)", cli_cmd_segment},
+    {"port", port_prog, "add, change, delete, list and show switch ports", cli_cmd_port},
+    {"peer", peer_prog, "add, delete and list the remote VTEPs of segments", cli_cmd_peer},
+    {"mac", mac_prog, "list the MAC table; add and delete static entries", cli_cmd_mac},
+    {"stats", stats_prog, "show the switch's counters, MAC table and device statistics",
+     cli_cmd_stats},
+    {"drops", drops_prog, "show what was dropped, where and why (non-zero counters only)",
+     cli_cmd_drops},
     {"drop-reasons", drop_reasons_prog, "list the reasons the forwarding core drops frames",
      cli_cmd_drop_reasons},
 };
@@ -40,38 +58,48 @@ static void cli_print_help(void)
           "over VXLAN, with a central control plane (weft-controller). Output is a\n"
           "table for people by default and JSON for scripts with '-o json'.\n"
           "\n"
-          "Commands:\n",
+          "Commands (they drive the weftd of this host over its control socket):\n",
           stdout);
     for (size_t i = 0; i < WEFT_ARRAY_SIZE(cli_commands); i++) {
         printf("  %-14s %s\n", cli_commands[i].name, cli_commands[i].summary);
     }
     fputs("\n"
-          "Status: the commands that drive a host's weftd over its control socket, and\n"
-          "those that manage segments, ports, routers and rules through\n"
-          "weft-controller, arrive with the next issues.\n"
+          "The commands that manage segments, ports, routers and rules of the whole\n"
+          "network through weft-controller arrive with the next issues.\n"
           "\n"
-          "Options:\n"
-          "  -h, --help     print this help and exit\n"
-          "  -V, --version  print the version and exit\n"
+          "Options (also accepted after the command):\n"
+          "  -s, --socket PATH    weftd's control socket (default: $WEFT_SOCKET, else\n"
+          "                       " CLI_DEFAULT_SOCKET ")\n"
+          "  -o, --output FORMAT  'table' (default) or 'json' (the data weftd returns)\n"
+          "  -h, --help           print this help and exit\n"
+          "  -V, --version        print the version and exit\n"
           "\n"
           "'weft COMMAND --help' describes a command's own options.\n"
-          "Exit status: 0 on success, 1 when a command fails, 2 on a usage error.\n",
+          "Exit status: 0 on success, 1 when weftd refuses or a command fails, 2 on a\n"
+          "usage error (nothing was sent), 3 when weftd cannot be reached.\n",
           stdout);
 }
 
 int main(int argc, char **argv)
 {
     static const struct option long_options[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     static char prog_name[] = "weft";
+    const char *env_socket = getenv("WEFT_SOCKET");
+    struct cli_ctx ctx = {
+        .socket_path = env_socket && *env_socket ? env_socket : CLI_DEFAULT_SOCKET,
+        .format = CLI_FORMAT_TABLE,
+    };
     int opt;
 
     argv[0] = prog_name;
     /* '+': stop at the command name; what follows belongs to the command. */
-    while ((opt = getopt_long(argc, argv, "+hV", long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+s:o:hV", long_options, NULL)) != -1) {
         switch (opt) {
         case 'h':
             cli_print_help();
@@ -79,10 +107,14 @@ int main(int argc, char **argv)
         case 'V':
             printf("weft %s\n", WEFT_VERSION);
             return cli_finish("weft", CLI_EXIT_OK);
-        default:
-            /* getopt_long() has named the bad option on stderr. */
-            fputs("Try 'weft --help' for more information.\n", stderr);
-            return CLI_EXIT_USAGE;
+        default: {
+            /* -s, -o, and getopt_long()'s errors (it has named the bad option). */
+            int status = cli_common_option(&ctx, opt, "weft", "");
+            if (status != CLI_CONTINUE) {
+                return status;
+            }
+            break;
+        }
         }
     }
     if (optind >= argc) {
@@ -97,7 +129,7 @@ int main(int argc, char **argv)
 
             cmd_argv[0] = cmd->prog;
             optind = 0; /* glibc: restart the scan on the command's arguments */
-            return cmd->run(cmd_argc, cmd_argv);
+            return cmd->run(&ctx, cmd_argc, cmd_argv);
         }
     }
     return cli_usage_error("weft", "unknown command '%s'", argv[optind]);

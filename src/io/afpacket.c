@@ -278,6 +278,17 @@ static uint32_t afpacket_tx_burst(struct port_io *io, struct pkt **pkts, uint32_
     return sent;
 }
 
+static void afpacket_poll_stats(struct port_io *io)
+{
+    struct tpacket_stats_v3 st;
+    socklen_t len = sizeof st;
+
+    /* Reading the statistics resets them in the kernel: add, never assign. */
+    if (getsockopt(io->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) {
+        io->rx_drops[DROP_RING_OVERFLOW] += st.tp_drops;
+    }
+}
+
 const struct port_backend port_backend_afpacket = {
     .name = "afpacket",
     .help = "existing interface via AF_PACKET (TPACKET_V3 ring): a container's veth, a QEMU "
@@ -287,4 +298,5 @@ const struct port_backend port_backend_afpacket = {
     .rx_burst = afpacket_rx_burst,
     .tx_burst = afpacket_tx_burst,
     .close = afpacket_close,
+    .poll_stats = afpacket_poll_stats,
 };

@@ -57,6 +57,9 @@ struct port_backend {
                          uint32_t max);
     uint32_t (*tx_burst)(struct port_io *io, struct pkt **pkts, uint32_t n);
     void (*close)(struct port_io *io);
+    /* Optional, called once a second: adds what the kernel dropped before the
+     * frames reached weftd (a full ring) to rx_drops. */
+    void (*poll_stats)(struct port_io *io);
 };
 
 /* The backends, each defined in its own file. */

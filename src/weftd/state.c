@@ -342,6 +342,9 @@ void weftd_ports_retry(struct weftd *d)
 
     for (unsigned i = 0; i < VSWITCH_MAX_PORTS; i++) {
         struct weftd_port *port = &d->ports[i];
+        if (port->in_use && port->io && port->backend->poll_stats) {
+            port->backend->poll_stats(port->io);
+        }
         if (port->in_use && !port->io && port_open_io(port, msg) == WEFTD_OK) {
             if (weftd_watch_port(d, port, true)) {
                 port_close_io(d, port, false);

@@ -110,7 +110,8 @@ enum weftd_status weftd_peer_add(struct weftd *d, uint32_t vni, const char *ip, 
 enum weftd_status weftd_peer_del(struct weftd *d, uint32_t vni, const char *ip, char *msg);
 enum weftd_status weftd_mac_add(struct weftd *d, json_t *spec, char *msg);
 enum weftd_status weftd_mac_del(struct weftd *d, uint32_t vni, const char *mac, char *msg);
-/* Tries again to open ports whose device was missing. */
+/* Once a second: collects the devices' own drop counts and tries again to
+ * open ports whose device was missing. */
 void weftd_ports_retry(struct weftd *d);
 /* Writes the configuration to datadir/config.json atomically. */
 int weftd_save(struct weftd *d);

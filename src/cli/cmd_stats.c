@@ -1,0 +1,220 @@
+/*
+ * cmd_stats.c - "weft stats" (the switch's counters, MAC table statistics and
+ * the device-level drops of each port and VTEP) and "weft drops" (only what was
+ * dropped, where and why, with what each reason means).
+ */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/drop.h"
+#include "lib/compiler.h"
+
+static const char stats_help[] =
+    "Usage: weft stats [-s SOCKET] [-o table|json]\n"
+    "\n"
+    "Show the counters of the whole switch (frames received, sent, flooded and\n"
+    "dropped, with the drops by reason), the MAC table's statistics (learned,\n"
+    "moved, aged out, refused because the table was full), and for each port\n"
+    "device and VTEP socket the frames dropped before the switch saw them and the\n"
+    "frames the kernel refused to send (tx errors).\n"
+    "\n"
+    "Options:\n"
+    "  -s, --socket PATH    weftd's control socket (default: $WEFT_SOCKET, else\n"
+    "                       " CLI_DEFAULT_SOCKET ")\n"
+    "  -o, --output FORMAT  'table' (default) or 'json' (weftd's stats object:\n"
+    "                       {total, mac_learned, mac_moves, mac_aged, mac_table_full,\n"
+    "                       io: {<port or vtep4/vtep6>: {rx_drops, tx_errors}}})\n"
+    "  -h, --help           print this help and exit\n"
+    "\n"
+    "See also: weft drops, weft drop-reasons.\n";
+
+static const char drops_help[] =
+    "Usage: weft drops [-s SOCKET] [-o table|json]\n"
+    "\n"
+    "Show only the drop counters that are not zero: where the frames were dropped\n"
+    "(the switch as a whole, a port's device, a VTEP socket), why (the reason's\n"
+    "name), how many, and what the reason means and what to check. Frames the\n"
+    "kernel refused to send are listed as reason 'tx_errors'. Nothing dropped:\n"
+    "only the header is printed.\n"
+    "\n"
+    "Options:\n"
+    "  -s, --socket PATH    weftd's control socket (default: $WEFT_SOCKET, else\n"
+    "                       " CLI_DEFAULT_SOCKET ")\n"
+    "  -o, --output FORMAT  'table' (default) or 'json' (an array of\n"
+    "                       {\"where\", \"reason\", \"count\", \"help\"} objects)\n"
+    "  -h, --help           print this help and exit\n"
+    "\n"
+    "Per-port and per-segment drops: weft port show NAME, weft segment show VNI.\n";
+
+static const char stats_tx_errors_help[] =
+    "the kernel refused to send (device down, no route or neighbour, frame larger "
+    "than the link MTU); check the device, the underlay and weftd's log";
+
+/* Runs the common option loop of a command without operands. */
+static int stats_parse(struct cli_ctx *ctx, int argc, char **argv, const char *help)
+{
+    static const struct option long_options[] = {
+        CLI_COMMON_LONG_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    int opt, status;
+
+    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
+        if ((status = cli_common_option(ctx, opt, argv[0], help)) != CLI_CONTINUE) {
+            return status;
+        }
+    }
+    return cli_operands(argv[0], argc, argv, 0, 0, "");
+}
+
+/* "vtep4" and "vtep6" are weftd's VTEP sockets; every other key is a port. */
+static void stats_where(const char *key, char *buf, size_t size)
+{
+    if (strcmp(key, "vtep4") == 0 || strcmp(key, "vtep6") == 0) {
+        snprintf(buf, size, "%s", key);
+    } else {
+        snprintf(buf, size, "port %s io", key);
+    }
+}
+
+static void stats_print_table(json_t *data)
+{
+    static const struct cli_column columns[] = {
+        {"WHERE", false},
+        {"RX_DROPS", true},
+        {"TX_ERRORS", true},
+    };
+    json_t *io = json_object_get(data, "io");
+    const char *key;
+    json_t *value;
+
+    cli_print_counters(json_object_get(data, "total"));
+    cli_print_field("macs learned", "%lld", cli_json_int(data, "mac_learned"));
+    cli_print_field("mac moves", "%lld", cli_json_int(data, "mac_moves"));
+    cli_print_field("macs aged out", "%lld", cli_json_int(data, "mac_aged"));
+    cli_print_field("mac table full", "%lld", cli_json_int(data, "mac_table_full"));
+    fputc('\n', stdout);
+
+    struct cli_table *t = cli_table_new(columns, WEFT_ARRAY_SIZE(columns));
+    json_object_foreach(io, key, value)
+    {
+        char where[64];
+        stats_where(key, where, sizeof where);
+        cli_table_cell(t, "%s", where);
+        cli_table_cell(t, "%lld", cli_drops_sum(json_object_get(value, "rx_drops")));
+        cli_table_cell(t, "%lld", cli_json_int(value, "tx_errors"));
+    }
+    cli_table_print(t);
+    /* The device-level drops by reason, when there are any. */
+    json_object_foreach(io, key, value)
+    {
+        json_t *drops = json_object_get(value, "rx_drops");
+        const char *reason;
+        json_t *count;
+        char where[64];
+
+        stats_where(key, where, sizeof where);
+        json_object_foreach(drops, reason, count)
+        {
+            printf("  %s: %s %lld  %s\n", where, reason, (long long)json_integer_value(count),
+                   drop_reason_help(drop_reason_from_name(reason)));
+        }
+    }
+}
+
+int cli_cmd_stats(struct cli_ctx *ctx, int argc, char **argv)
+{
+    int status = stats_parse(ctx, argc, argv, stats_help);
+
+    if (status != CLI_CONTINUE) {
+        return status;
+    }
+    return cli_query(ctx, argv[0], "stats", NULL, stats_print_table);
+}
+
+/* Appends {where, reason, count, help} for each non-zero count of 'drops'. */
+static void drops_collect(json_t *list, const char *where, json_t *drops)
+{
+    const char *reason;
+    json_t *count;
+
+    json_object_foreach(drops, reason, count)
+    {
+        if (json_integer_value(count) != 0) {
+            json_array_append_new(list,
+                                  json_pack("{ss ss sI ss}", "where", where, "reason", reason,
+                                            "count", json_integer_value(count), "help",
+                                            drop_reason_help(drop_reason_from_name(reason))));
+        }
+    }
+}
+
+static json_t *drops_from_stats(json_t *stats)
+{
+    json_t *list = json_array();
+    json_t *io = json_object_get(stats, "io");
+    const char *key;
+    json_t *value;
+
+    drops_collect(list, "switch", json_object_get(json_object_get(stats, "total"), "drops"));
+    json_object_foreach(io, key, value)
+    {
+        char where[64];
+        json_int_t tx_errors = json_integer_value(json_object_get(value, "tx_errors"));
+
+        stats_where(key, where, sizeof where);
+        drops_collect(list, where, json_object_get(value, "rx_drops"));
+        if (tx_errors) {
+            json_array_append_new(list, json_pack("{ss ss sI ss}", "where", where, "reason",
+                                                  "tx_errors", tx_errors, "help",
+                                                  stats_tx_errors_help));
+        }
+    }
+    return list;
+}
+
+static void drops_print_table(json_t *list)
+{
+    static const struct cli_column columns[] = {
+        {"WHERE", false},
+        {"REASON", false},
+        {"COUNT", true},
+        {"DESCRIPTION", false},
+    };
+    struct cli_table *t = cli_table_new(columns, WEFT_ARRAY_SIZE(columns));
+    json_t *item;
+    size_t i;
+
+    json_array_foreach(list, i, item)
+    {
+        cli_table_cell(t, "%s", cli_json_str(item, "where", "-"));
+        cli_table_cell(t, "%s", cli_json_str(item, "reason", "-"));
+        cli_table_cell(t, "%lld", cli_json_int(item, "count"));
+        cli_table_cell(t, "%s", cli_json_str(item, "help", ""));
+    }
+    cli_table_print(t);
+}
+
+int cli_cmd_drops(struct cli_ctx *ctx, int argc, char **argv)
+{
+    int status = stats_parse(ctx, argc, argv, drops_help);
+    json_t *stats = NULL;
+
+    if (status != CLI_CONTINUE) {
+        return status;
+    }
+    if ((status = cli_call(ctx, "stats", NULL, &stats)) != CLI_EXIT_OK) {
+        return status;
+    }
+    json_t *list = drops_from_stats(stats);
+    json_decref(stats);
+    if (ctx->format == CLI_FORMAT_JSON) {
+        cli_print_json(list);
+    } else {
+        drops_print_table(list);
+    }
+    json_decref(list);
+    return cli_finish(argv[0], CLI_EXIT_OK);
+}
