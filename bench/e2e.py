@@ -127,8 +127,9 @@ def port_of(guest):
 class Weft:
     """weftd on each host; guests on tap ports, or on veth through afpacket ports."""
 
-    def __init__(self, backend):
+    def __init__(self, backend, control):
         self.backend = backend
+        self.control = control  # auto, cli or socket
         self.use_cli = None
         self.topo = None
 
@@ -183,7 +184,8 @@ class Weft:
             topo.hosts[h] = topo.lab.add_host(h, subnet)
         for host in topo.hosts.values():
             self.start(host)
-        self.use_cli = self.cli_works(topo.hosts["hA"])
+        self.use_cli = self.control == "cli" or (self.control == "auto" and
+                                                 self.cli_works(topo.hosts["hA"]))
         log(f"weft: driving weftd with {'the weft CLI' if self.use_cli else 'its JSON socket'}")
         for host in topo.hosts.values():
             peer = [o.ip for o in topo.hosts.values() if o is not host][0]
@@ -342,9 +344,9 @@ class Ovs:
         return {f"WB_OVS_{h}": str(d) for h, d in self.dirs.items()}
 
 
-def make_impl(name):
-    return {"weft": lambda: Weft("tap"),
-            "weft-afpacket": lambda: Weft("afpacket"),
+def make_impl(name, args):
+    return {"weft": lambda: Weft("tap", args.control),
+            "weft-afpacket": lambda: Weft("afpacket", args.control),
             "linux": lambda: Linux(True),
             "linux-txoff": lambda: Linux(False),
             "ovs": Ovs}[name]()
@@ -541,7 +543,7 @@ def environment():
 # ---------------------------------------------------------------- main
 
 def bench_one(name, args, out_dir, stamp):
-    impl = make_impl(name)
+    impl = make_impl(name, args)
     res = {"reps": [], "median": {}}
     try:
         with lab.Lab(net=UL_NET, underlay_mtu=UL_MTU, keep_tmpdir=args.keep_run) as the_lab:
@@ -595,6 +597,9 @@ def main():
                     help="where results go (build/bench-results)")
     ap.add_argument("--hold", metavar="CMD",
                     help="debug: build each topology, run CMD in bash, tear down (no measurement)")
+    ap.add_argument("--control", choices=["auto", "cli", "socket"], default="auto",
+                    help="how weftd is configured: the weft CLI (through lab.py), its JSON "
+                         "socket, or auto: the CLI when `weft -o json stats` works (auto)")
     ap.add_argument("--keep-run", action="store_true",
                     help="keep the labs' directories (daemons' logs, OVS databases)")
     args = ap.parse_args()
@@ -626,7 +631,8 @@ def main():
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = args.out / f"e2e-{stamp}"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not args.hold:
+        out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     results = {}
     try:

@@ -47,9 +47,13 @@ typedef int cli_run_fn(struct cli_ctx *ctx, int argc, char **argv);
 
 /* The options every command accepts: -o/--output, -s/--socket, -h/--help. */
 #define CLI_COMMON_SHORT_OPTIONS "o:s:h"
+/* One option a line: */
+/* clang-format off */
 #define CLI_COMMON_LONG_OPTIONS                                                                    \
-    {"output", required_argument, NULL, 'o'}, {"socket", required_argument, NULL, 's'},            \
-        {"help", no_argument, NULL, 'h'}
+    {"output", required_argument, NULL, 'o'},                                                      \
+    {"socket", required_argument, NULL, 's'},                                                      \
+    {"help", no_argument, NULL, 'h'}
+/* clang-format on */
 
 /* Parses an "-o" argument ("table" or "json"). Returns 0 or EINVAL. */
 int cli_format_parse(const char *name, enum cli_format *format);
@@ -135,7 +139,8 @@ struct cli_column {
 struct cli_table;
 struct cli_table *cli_table_new(const struct cli_column *columns, size_t n_columns);
 /* Appends one cell; rows fill from left to right. */
-void cli_table_cell(struct cli_table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_table_cell(struct cli_table *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Prints the header and rows on stdout and frees the table. */
 void cli_table_print(struct cli_table *t);
 

@@ -62,8 +62,9 @@ int cli_check_mac(const char *prog, const char *text)
     struct eth_addr mac;
 
     if (eth_addr_parse(text, &mac)) {
-        return cli_usage_error(prog, "invalid MAC address '%s': use six hex pairs like "
-                                     "02:00:00:00:00:01",
+        return cli_usage_error(prog,
+                               "invalid MAC address '%s': use six hex pairs like "
+                               "02:00:00:00:00:01",
                                text);
     }
     return 0;
@@ -88,8 +89,9 @@ int cli_check_port_name(const char *prog, const char *text)
         ok = isalnum((unsigned char)text[i]) || strchr("-_.", text[i]);
     }
     if (!ok) {
-        return cli_usage_error(prog, "invalid port name '%s': use 1 to 31 letters, digits, '-', "
-                                     "'_' or '.'",
+        return cli_usage_error(prog,
+                               "invalid port name '%s': use 1 to 31 letters, digits, '-', "
+                               "'_' or '.'",
                                text);
     }
     return 0;
@@ -100,8 +102,9 @@ int cli_check_ifname(const char *prog, const char *text)
     size_t len = strlen(text);
 
     if (len == 0 || len >= IF_NAMESIZE || strchr(text, '/') || strchr(text, ' ')) {
-        return cli_usage_error(prog, "invalid interface name '%s': at most %d characters, no '/' "
-                                     "or spaces",
+        return cli_usage_error(prog,
+                               "invalid interface name '%s': at most %d characters, no '/' "
+                               "or spaces",
                                text, IF_NAMESIZE - 1);
     }
     return 0;
@@ -135,8 +138,7 @@ int cli_check_vlan_list(const char *prog, const char *text)
                                    lo < 1 || lo > VLAN_ID_MAX ? lo : hi, text, VLAN_ID_MAX);
         }
         if (lo > hi) {
-            return cli_usage_error(prog, "VLAN range %lu-%lu in '%s' runs backwards", lo, hi,
-                                   text);
+            return cli_usage_error(prog, "VLAN range %lu-%lu in '%s' runs backwards", lo, hi, text);
         }
         if (*p == ',' && p[1] != '\0') {
             p++;
@@ -145,8 +147,9 @@ int cli_check_vlan_list(const char *prog, const char *text)
         }
     }
     if (*p) {
-        return cli_usage_error(prog, "invalid VLAN list '%s': use numbers and ranges like "
-                                     "101,200-210",
+        return cli_usage_error(prog,
+                               "invalid VLAN list '%s': use numbers and ranges like "
+                               "101,200-210",
                                text);
     }
     return 0;

@@ -201,7 +201,7 @@ void cli_print_counters(json_t *counters)
     json_t *drops = json_object_get(counters, "drops");
     const char *reason;
     json_t *count;
-    int width = 0;
+    int width = 0, count_width = 0;
 
     cli_print_field("rx", "%lld packets, %lld bytes", cli_json_int(counters, "rx_packets"),
                     cli_json_int(counters, "rx_bytes"));
@@ -212,11 +212,15 @@ void cli_print_counters(json_t *counters)
     json_object_foreach(drops, reason, count)
     {
         int len = (int)strlen(reason);
+        int digits = snprintf(NULL, 0, "%lld", (long long)json_integer_value(count));
         width = len > width ? len : width;
+        count_width = digits > count_width ? digits : count_width;
     }
+    /* The drops by reason, indented under "dropped:". */
     json_object_foreach(drops, reason, count)
     {
-        printf("  %-*s  %10lld  %s\n", width, reason, (long long)json_integer_value(count),
+        printf("  %-*s  %*lld  %s\n", width, reason, count_width,
+               (long long)json_integer_value(count),
                drop_reason_help(drop_reason_from_name(reason)));
     }
 }

@@ -22,9 +22,17 @@
 
 static int cli_unreachable(const struct cli_ctx *ctx, int error)
 {
-    fprintf(stderr,
-            "weft: cannot reach weftd at %s: %s; is weftd running? (use -s or WEFT_SOCKET)\n",
-            ctx->socket_path, strerror(error));
+    if (error == EACCES || error == EPERM) {
+        /* weftd runs, but its socket is for root and weftd's --group only. */
+        fprintf(stderr,
+                "weft: cannot reach weftd at %s: %s; run weft as root or as a member of the "
+                "group given with weftd --group\n",
+                ctx->socket_path, strerror(error));
+    } else {
+        fprintf(stderr,
+                "weft: cannot reach weftd at %s: %s; is weftd running? (use -s or WEFT_SOCKET)\n",
+                ctx->socket_path, strerror(error));
+    }
     return CLI_EXIT_UNREACHABLE;
 }
 
@@ -119,8 +127,7 @@ static int cli_exchange(const struct cli_ctx *ctx, const char *request, char **r
     }
     close(fd);
     if (error) {
-        fprintf(stderr, "weft: no reply from weftd at %s: %s\n", ctx->socket_path,
-                strerror(error));
+        fprintf(stderr, "weft: no reply from weftd at %s: %s\n", ctx->socket_path, strerror(error));
         return CLI_EXIT_UNREACHABLE;
     }
     return CLI_EXIT_OK;

@@ -142,8 +142,8 @@ static int segment_add(struct cli_ctx *ctx, int argc, char **argv)
             break;
         case OPT_BUM:
             if (strcmp(optarg, "head-end") != 0 && strcmp(optarg, "multicast") != 0) {
-                status = cli_usage_error(prog, "invalid --bum '%s': use head-end or multicast",
-                                         optarg);
+                status =
+                    cli_usage_error(prog, "invalid --bum '%s': use head-end or multicast", optarg);
             }
             bum = optarg;
             break;
@@ -215,9 +215,8 @@ static int segment_del(struct cli_ctx *ctx, int argc, char **argv)
     if (cli_parse_vni(argv[0], argv[optind], &vni)) {
         return CLI_EXIT_USAGE;
     }
-    return cli_finish(argv[0], cli_call(ctx, "segment-del", json_pack("{sI}", "vni",
-                                                                      (json_int_t)vni),
-                                        NULL));
+    return cli_finish(
+        argv[0], cli_call(ctx, "segment-del", json_pack("{sI}", "vni", (json_int_t)vni), NULL));
 }
 
 static void segment_bum(json_t *segment, char *buf, size_t size)
@@ -234,7 +233,7 @@ static void segment_bum(json_t *segment, char *buf, size_t size)
 static void segment_list_print_table(json_t *data)
 {
     static const struct cli_column columns[] = {
-        {"VNI", true},   {"VLAN", true}, {"BUM", false}, {"PEERS", false},
+        {"VNI", true},    {"VLAN", true}, {"BUM", false}, {"PEERS", false},
         {"PORTS", false}, {"RX", true},   {"TX", true},   {"DROPS", true},
     };
     struct cli_table *t = cli_table_new(columns, WEFT_ARRAY_SIZE(columns));
@@ -289,7 +288,7 @@ static void segment_show_print_table(json_t *segment)
     cli_print_field("bum", "%s", text);
     cli_print_field("inner vlan", "%s",
                     json_is_true(json_object_get(segment, "allow_inner_vlan")) ? "allowed"
-                                                                                : "refused");
+                                                                               : "refused");
     segment_join(text, sizeof text, json_object_get(segment, "peers"));
     cli_print_field("peers", "%s", text);
     segment_join(text, sizeof text, json_object_get(segment, "ports"));

@@ -143,10 +143,9 @@ static void drops_collect(json_t *list, const char *where, json_t *drops)
     json_object_foreach(drops, reason, count)
     {
         if (json_integer_value(count) != 0) {
-            json_array_append_new(list,
-                                  json_pack("{ss ss sI ss}", "where", where, "reason", reason,
-                                            "count", json_integer_value(count), "help",
-                                            drop_reason_help(drop_reason_from_name(reason))));
+            json_array_append_new(list, json_pack("{ss ss sI ss}", "where", where, "reason", reason,
+                                                  "count", json_integer_value(count), "help",
+                                                  drop_reason_help(drop_reason_from_name(reason))));
         }
     }
 }
@@ -167,9 +166,9 @@ static json_t *drops_from_stats(json_t *stats)
         stats_where(key, where, sizeof where);
         drops_collect(list, where, json_object_get(value, "rx_drops"));
         if (tx_errors) {
-            json_array_append_new(list, json_pack("{ss ss sI ss}", "where", where, "reason",
-                                                  "tx_errors", tx_errors, "help",
-                                                  stats_tx_errors_help));
+            json_array_append_new(list,
+                                  json_pack("{ss ss sI ss}", "where", where, "reason", "tx_errors",
+                                            "count", tx_errors, "help", stats_tx_errors_help));
         }
     }
     return list;

@@ -73,6 +73,8 @@ int vtep_io_open(const struct ip_addr *local, uint16_t port, struct vtep_io **ou
     }
     size = VTEP_RCVBUF;
     setsockopt(io->rx_fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    /* Each datagram then says how many the socket has dropped so far. */
+    setsockopt(io->rx_fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
     if (bind(io->rx_fd, (struct sockaddr *)&ss, vtep_sockaddr(local, port, &ss)) < 0) {
         *error_msg = errno == EADDRNOTAVAIL ? "the VTEP address is not configured on this host"
                      : errno == EADDRINUSE  ? "the VXLAN port is taken (a kernel vxlan device?)"
@@ -105,12 +107,29 @@ static void sockaddr_to_ip(const struct sockaddr_storage *ss, struct ip_addr *ou
     }
 }
 
+/* SO_RXQ_OVFL: the socket's running total of datagrams dropped for want of buffer. */
+static void vtep_io_count_overflow(struct vtep_io *io, struct msghdr *msg)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+            uint32_t total;
+            memcpy(&total, CMSG_DATA(c), sizeof total);
+            io->rx_drops[DROP_RING_OVERFLOW] += (uint32_t)(total - io->rx_overflow_seen);
+            io->rx_overflow_seen = total;
+        }
+    }
+}
+
 uint32_t vtep_io_rx_burst(struct vtep_io *io, struct pkt_pool *pool, struct pkt **pkts,
                           uint32_t max)
 {
     struct mmsghdr msgs[VTEP_BATCH];
     struct iovec iov[VTEP_BATCH];
     struct sockaddr_storage from[VTEP_BATCH];
+    union {
+        char buf[CMSG_SPACE(sizeof(uint32_t))];
+        struct cmsghdr align;
+    } control[VTEP_BATCH];
     uint32_t want = max < VTEP_BATCH ? max : VTEP_BATCH;
     uint32_t have = 0, n = 0;
 
@@ -127,6 +146,8 @@ uint32_t vtep_io_rx_burst(struct vtep_io *io, struct pkt_pool *pool, struct pkt 
         msgs[have].msg_hdr.msg_iovlen = 1;
         msgs[have].msg_hdr.msg_name = &from[have];
         msgs[have].msg_hdr.msg_namelen = sizeof from[have];
+        msgs[have].msg_hdr.msg_control = control[have].buf;
+        msgs[have].msg_hdr.msg_controllen = sizeof control[have].buf;
     }
     int r = have ? recvmmsg(io->rx_fd, msgs, have, MSG_DONTWAIT, NULL) : 0;
     uint32_t got = r > 0 ? (uint32_t)r : 0;
@@ -140,6 +161,9 @@ uint32_t vtep_io_rx_burst(struct vtep_io *io, struct pkt_pool *pool, struct pkt 
         p->len = msgs[i].msg_len;
         sockaddr_to_ip(&from[i], &p->meta.outer_src);
         pkts[n++] = p;
+    }
+    if (got) {
+        vtep_io_count_overflow(io, &msgs[got - 1].msg_hdr);
     }
     for (uint32_t i = got; i < have; i++) {
         pkt_pool_put(pool, pkts[i]);

@@ -25,6 +25,7 @@ struct vtep_io {
     uint16_t port;
     uint64_t rx_drops[DROP_REASON_COUNT];
     uint64_t tx_errors;
+    uint32_t rx_overflow_seen; /* the socket's drop total when last read */
 };
 
 /* Opens both sockets. Returns 0 or a positive errno with *error_msg set. */
