@@ -25,7 +25,7 @@ static const char stats_help[] =
     "                       " CLI_DEFAULT_SOCKET ")\n"
     "  -o, --output FORMAT  'table' (default) or 'json' (weftd's stats object:\n"
     "                       {total, mac_learned, mac_moves, mac_aged, mac_table_full,\n"
-    "                       io: {<port or vtep4/vtep6>: {rx_drops, tx_errors}}})\n"
+    "                       io: {vtep4, vtep6, ports: {<name>: {rx_drops, tx_errors}}}})\n"
     "  -h, --help           print this help and exit\n"
     "\n"
     "See also: weft drops, weft drop-reasons.\n";
@@ -69,14 +69,27 @@ static int stats_parse(struct cli_ctx *ctx, int argc, char **argv, const char *h
     return cli_operands(argv[0], argc, argv, 0, 0, "");
 }
 
-/* "vtep4" and "vtep6" are weftd's VTEP sockets; every other key is a port. */
-static void stats_where(const char *key, char *buf, size_t size)
+/* The device-level counters of a stats reply as a list of {where, counters}:
+ * io.vtep4 / io.vtep6 are the VTEP's sockets, io.ports.<name> the ports. */
+static json_t *stats_io_entries(json_t *stats)
 {
-    if (strcmp(key, "vtep4") == 0 || strcmp(key, "vtep6") == 0) {
-        snprintf(buf, size, "%s", key);
-    } else {
-        snprintf(buf, size, "port %s io", key);
+    json_t *io = json_object_get(stats, "io");
+    json_t *list = json_array();
+    const char *key;
+    json_t *value;
+    char where[64];
+
+    for (const char *const *vtep = (const char *const[]){"vtep4", "vtep6", NULL}; *vtep; vtep++) {
+        if ((value = json_object_get(io, *vtep))) {
+            json_array_append_new(list, json_pack("{ss sO}", "where", *vtep, "io", value));
+        }
     }
+    json_object_foreach(json_object_get(io, "ports"), key, value)
+    {
+        snprintf(where, sizeof where, "port %s io", key);
+        json_array_append_new(list, json_pack("{ss sO}", "where", where, "io", value));
+    }
+    return list;
 }
 
 static void stats_print_table(json_t *data)
@@ -86,9 +99,6 @@ static void stats_print_table(json_t *data)
         {"RX_DROPS", true},
         {"TX_ERRORS", true},
     };
-    json_t *io = json_object_get(data, "io");
-    const char *key;
-    json_t *value;
 
     cli_print_counters(json_object_get(data, "total"));
     cli_print_field("macs learned", "%lld", cli_json_int(data, "mac_learned"));
@@ -98,30 +108,32 @@ static void stats_print_table(json_t *data)
     fputc('\n', stdout);
 
     struct cli_table *t = cli_table_new(columns, WEFT_ARRAY_SIZE(columns));
-    json_object_foreach(io, key, value)
+    json_t *entries = stats_io_entries(data);
+    json_t *entry;
+    size_t i;
+    json_array_foreach(entries, i, entry)
     {
-        char where[64];
-        stats_where(key, where, sizeof where);
-        cli_table_cell(t, "%s", where);
+        json_t *value = json_object_get(entry, "io");
+        cli_table_cell(t, "%s", cli_json_str(entry, "where", "-"));
         cli_table_cell(t, "%lld", cli_drops_sum(json_object_get(value, "rx_drops")));
         cli_table_cell(t, "%lld", cli_json_int(value, "tx_errors"));
     }
     cli_table_print(t);
     /* The device-level drops by reason, when there are any. */
-    json_object_foreach(io, key, value)
+    json_array_foreach(entries, i, entry)
     {
-        json_t *drops = json_object_get(value, "rx_drops");
         const char *reason;
         json_t *count;
-        char where[64];
 
-        stats_where(key, where, sizeof where);
-        json_object_foreach(drops, reason, count)
+        json_object_foreach(json_object_get(json_object_get(entry, "io"), "rx_drops"), reason,
+                            count)
         {
-            printf("  %s: %s %lld  %s\n", where, reason, (long long)json_integer_value(count),
+            printf("  %s: %s %lld  %s\n", cli_json_str(entry, "where", "-"), reason,
+                   (long long)json_integer_value(count),
                    drop_reason_help(drop_reason_from_name(reason)));
         }
     }
+    json_decref(entries);
 }
 
 int cli_cmd_stats(struct cli_ctx *ctx, int argc, char **argv)
@@ -153,17 +165,17 @@ static void drops_collect(json_t *list, const char *where, json_t *drops)
 static json_t *drops_from_stats(json_t *stats)
 {
     json_t *list = json_array();
-    json_t *io = json_object_get(stats, "io");
-    const char *key;
-    json_t *value;
+    json_t *entries = stats_io_entries(stats);
+    json_t *entry;
+    size_t i;
 
     drops_collect(list, "switch", json_object_get(json_object_get(stats, "total"), "drops"));
-    json_object_foreach(io, key, value)
+    json_array_foreach(entries, i, entry)
     {
-        char where[64];
+        const char *where = cli_json_str(entry, "where", "-");
+        json_t *value = json_object_get(entry, "io");
         json_int_t tx_errors = json_integer_value(json_object_get(value, "tx_errors"));
 
-        stats_where(key, where, sizeof where);
         drops_collect(list, where, json_object_get(value, "rx_drops"));
         if (tx_errors) {
             json_array_append_new(list,
@@ -171,6 +183,7 @@ static json_t *drops_from_stats(json_t *stats)
                                             "count", tx_errors, "help", stats_tx_errors_help));
         }
     }
+    json_decref(entries);
     return list;
 }
 

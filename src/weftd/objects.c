@@ -129,13 +129,17 @@ json_t *weftd_stats_json(const struct weftd *d)
     struct vswitch_stats s;
     json_t *io = json_object();
 
+    json_t *ports = json_object();
+
     vswitch_get_stats(d->sw, &s);
+    /* Ports apart from the VTEPs, so that no port name can be mistaken for a VTEP. */
     for (unsigned i = 0; i < VSWITCH_MAX_PORTS; i++) {
         const struct weftd_port *p = &d->ports[i];
         if (p->in_use && p->io) {
-            json_object_set_new(io, p->name, io_drops_json(p->io->rx_drops, p->io->tx_errors));
+            json_object_set_new(ports, p->name, io_drops_json(p->io->rx_drops, p->io->tx_errors));
         }
     }
+    json_object_set_new(io, "ports", ports);
     for (unsigned f = 0; f < 2; f++) {
         if (d->vtep[f]) {
             json_object_set_new(io, f ? "vtep6" : "vtep4",
