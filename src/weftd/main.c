@@ -337,7 +337,11 @@ static void run(struct weftd *d)
             struct weftd_source *src = events[i].data.ptr;
             switch (src->kind) {
             case SOURCE_PORT:
-                weftd_port_input(d, src->ptr);
+                if (events[i].events & (EPOLLERR | EPOLLHUP)) {
+                    weftd_port_lost(d, src->ptr);
+                } else {
+                    weftd_port_input(d, src->ptr);
+                }
                 break;
             case SOURCE_VTEP:
                 weftd_vtep_input(d, src->ptr);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -353,6 +354,22 @@ void weftd_ports_retry(struct weftd *d)
             }
         }
     }
+}
+
+void weftd_port_lost(struct weftd *d, struct weftd_port *port)
+{
+    int error = 0;
+    socklen_t len = sizeof error;
+
+    /* AF_PACKET sockets say why (ENETDOWN when the interface was deleted);
+     * a TAP descriptor has no socket error: its device went with its namespace. */
+    if (getsockopt(port->io->fd, SOL_SOCKET, SO_ERROR, &error, &len) || !error) {
+        error = ENODEV;
+    }
+    snprintf(port->io_error, sizeof port->io_error, "%s: device went away (%s); retrying",
+             port->ifname, strerror(error));
+    log_warn("port %s: %s", port->name, port->io_error);
+    port_close_io(d, port, false);
 }
 
 void weftd_ports_close(struct weftd *d)

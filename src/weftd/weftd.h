@@ -117,6 +117,9 @@ void weftd_ports_retry(struct weftd *d);
 int weftd_save(struct weftd *d);
 /* Applies datadir/config.json if it exists. */
 int weftd_restore(struct weftd *d);
+/* A port's descriptor reported an error (its device is gone): close it; the
+ * one-second retry attaches it again when the device is back. */
+void weftd_port_lost(struct weftd *d, struct weftd_port *port);
 /* Closes every port (devices stay for the next start). */
 void weftd_ports_close(struct weftd *d);
 
