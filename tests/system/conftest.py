@@ -95,3 +95,14 @@ def drop_reasons_def():
         return re.sub(r"\\(.)", r"\1", s)
 
     return [(unescape(name), unescape(help_text)) for name, help_text in entries]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def namespaces_cleaned():
+    """Every test module starts without stale lab namespaces and leaves none behind."""
+    from lab import cleanup_stale, own_namespaces
+
+    cleanup_stale()
+    yield
+    left = own_namespaces()
+    assert not left, f"namespaces left behind: {left}"

@@ -16,20 +16,12 @@ import pytest
 from scapy.all import ARP, Dot1Q, Ether, ICMP, IP, UDP, Raw, raw
 from scapy.layers.vxlan import VXLAN
 
-from lab import Lab, counter_delta, own_namespaces, cleanup_stale
+from lab import Lab, counter_delta
 
 VNI = 5001
 STRANGER_MAC = "02:00:00:00:99:01"  # behind peer b in the peer cases
 NONPEER_MAC = "02:00:00:00:99:02"  # in the non-peer cases: must never be learned
 STRANGER_IP = "10.{net}.1.3"  # on the router: no peer of any segment
-
-
-@pytest.fixture(scope="module", autouse=True)
-def namespaces_cleaned():
-    cleanup_stale()
-    yield
-    left = own_namespaces()
-    assert not left, f"namespaces left behind: {left}"
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from lab import Lab, own_namespaces, cleanup_stale
+from lab import Lab
 
 VNI = 5001
-
-
-@pytest.fixture(scope="module", autouse=True)
-def namespaces_cleaned():
-    cleanup_stale()
-    yield
-    left = own_namespaces()
-    assert not left, f"namespaces left behind: {left}"
 
 
 @pytest.fixture(scope="module")

@@ -15,18 +15,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from lab import Lab, own_namespaces, cleanup_stale
+from lab import Lab
 
 VNI = 5001
 STATIC_MAC = "02:00:00:00:77:77"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def namespaces_cleaned():
-    cleanup_stale()
-    yield
-    left = own_namespaces()
-    assert not left, f"namespaces left behind: {left}"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from lab import Lab, counter_delta, own_namespaces, cleanup_stale
+from lab import Lab, counter_delta
 
 VNI = 5001
 GUESTS = {  # name: (host, address, backend)
@@ -23,14 +23,6 @@ GUESTS = {  # name: (host, address, backend)
     "b1": ("b", "172.16.10.21", "tap"),
     "b2": ("b", "172.16.10.22", "afpacket"),
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def namespaces_cleaned():
-    cleanup_stale()
-    yield
-    left = own_namespaces()
-    assert not left, f"namespaces left behind: {left}"
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 from scapy.all import ARP, Dot1Q, Ether, ICMP, IP, raw
 
-from lab import Lab, counter_delta, own_namespaces, cleanup_stale
+from lab import Lab, counter_delta
 
 MAC_A = "02:00:00:00:10:01"
 MAC_B = "02:00:00:00:10:02"
@@ -26,14 +26,6 @@ IP_A = "172.16.10.11"
 IP_B = "172.16.10.21"
 T101 = "172.16.10.31"
 T102 = "172.16.10.32"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def namespaces_cleaned():
-    cleanup_stale()
-    yield
-    left = own_namespaces()
-    assert not left, f"namespaces left behind: {left}"
 
 
 @pytest.fixture(scope="module")
