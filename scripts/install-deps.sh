@@ -14,6 +14,8 @@ set -euo pipefail
 WEFT_PACKAGES=(
     # build (libjansson-dev: JSON for weftd's control socket and saved state)
     build-essential meson ninja-build pkg-config libjansson-dev
+    # the controller: SQLite store, libevent HTTP (REST) and agent sessions
+    libsqlite3-dev libevent-dev
     # unit tests, sanitizers, fuzzing, style
     libcmocka-dev clang-14 libclang-rt-14-dev llvm-14 clang-format valgrind
     # system tests
