@@ -10,14 +10,16 @@
 #                                  build/fuzz/corpus-<name> that later runs start from.
 #   scripts/fuzz.sh --build        only (re)build build/fuzz.
 #   scripts/fuzz.sh --harness NAME [--smoke|SECONDS]
-#                                  one harness only (fuzz_port_frame, fuzz_vxlan_datagram).
+#                                  one harness only (fuzz_port_frame, fuzz_vxlan_datagram,
+#                                  fuzz_agent_message).
 #
 # Build: build/fuzz, clang-14 with -fsanitize=fuzzer on the harnesses,
 # -fsanitize=fuzzer-no-link on everything else (coverage of the core), and
 # AddressSanitizer + UndefinedBehaviorSanitizer (-Db_sanitize=address,undefined;
 # UB aborts). Reconfigured in place when it exists.
 #
-# Inputs: records of a control byte and a frame, as tests/fuzz/fuzz_common.h says.
+# Inputs: records of a control byte and a frame, as tests/fuzz/fuzz_common.h says;
+# for fuzz_agent_message a control byte and a stream of frames (its header says).
 # Seeds: build/fuzz/seeds/<name>, written on every run by fuzz_make_seeds
 # (tests/fuzz/make_seeds.c, from tests/unit/frames.h); nothing binary is kept in git.
 # Crashes, leaks, timeouts and broken invariants are saved to build/fuzz/artifacts/
@@ -27,7 +29,7 @@ set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 BUILD=build/fuzz
-HARNESSES=(fuzz_port_frame fuzz_vxlan_datagram)
+HARNESSES=(fuzz_port_frame fuzz_vxlan_datagram fuzz_agent_message)
 SMOKE_SECONDS=${FUZZ_SMOKE_SECONDS:-20}
 CC_FUZZ=${CC_FUZZ:-clang-14}
 

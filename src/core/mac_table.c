@@ -1,7 +1,8 @@
 /*
  * mac_table.c - fixed-size open-addressing MAC table.
  *
- * Slots are 24-byte entries in one array, at most half of them used, found
+ * Slots are 24-byte entries in one array (a 64-bit key, a 64-bit value, the
+ * time last seen and the static flag), at most half of them used, found
  * by linear probing from a seeded hash of the 64-bit key. Deletion shifts
  * the rest of the cluster back (no tombstones), so lookups after heavy aging
  * stay as short as on a fresh table.
@@ -73,16 +74,49 @@ static inline struct mac_entry *mac_table_find(const struct mac_table *t, uint64
     }
 }
 
-const struct mac_entry *mac_table_lookup(const struct mac_table *t, uint32_t segment, uint64_t mac)
+/* The union of struct mac_entry on its own: a MAC table destination becomes
+ * the 64-bit value the table stores, and back, laid out as in an entry so
+ * that e->dest reads right whatever the byte order. (A whole entry as the
+ * go-between would be built on the stack on the per-packet path.) */
+union mac_value {
+    uint64_t value;
+    uint32_t dest;
+};
+
+static inline uint64_t dest_to_value(uint32_t dest)
 {
-    const struct mac_entry *e = mac_table_find(t, mac_table_key(segment, mac));
+    union mac_value v = {.value = 0};
+    v.dest = dest;
+    return v.value;
+}
+
+static inline uint32_t value_to_dest(uint64_t value)
+{
+    union mac_value v = {.value = value};
+    return v.dest;
+}
+
+static inline const struct mac_entry *lookup(const struct mac_table *t, uint64_t key)
+{
+    const struct mac_entry *e = mac_table_find(t, key);
     return e->key ? e : NULL;
 }
 
-enum mac_learn_result mac_table_learn(struct mac_table *t, uint32_t segment, uint64_t mac,
-                                      uint32_t dest, uint32_t now, uint32_t *old_dest)
+const struct mac_entry *mac_table_lookup_key(const struct mac_table *t, uint64_t key)
 {
-    uint64_t key = mac_table_key(segment, mac);
+    return lookup(t, key);
+}
+
+const struct mac_entry *mac_table_lookup(const struct mac_table *t, uint32_t segment, uint64_t mac)
+{
+    return lookup(t, mac_table_key(segment, mac));
+}
+
+/* Learning for both kinds of key; inlined into each, the MAC one being on
+ * the per-packet path. */
+static inline enum mac_learn_result learn(struct mac_table *t, uint64_t key, uint64_t value,
+                                          uint32_t now, uint64_t *old_value)
+{
     struct mac_entry *e = mac_table_find(t, key);
 
     if (WEFT_LIKELY(e->key == key)) {
@@ -93,38 +127,56 @@ enum mac_learn_result mac_table_learn(struct mac_table *t, uint32_t segment, uin
         if (e->last_seen != now) {
             e->last_seen = now;
         }
-        if (WEFT_LIKELY(e->dest == dest)) {
+        if (WEFT_LIKELY(e->value == value)) {
             return MAC_LEARN_REFRESHED;
         }
-        *old_dest = e->dest;
-        e->dest = dest;
+        *old_value = e->value;
+        e->value = value;
         return MAC_LEARN_MOVED;
     }
     if (WEFT_UNLIKELY(t->count >= t->capacity)) {
         return MAC_LEARN_FULL;
     }
     e->key = key;
-    e->dest = dest;
+    e->value = value;
     e->last_seen = now;
     e->is_static = 0;
     t->count++;
     return MAC_LEARN_NEW;
 }
 
-int mac_table_add_static(struct mac_table *t, uint32_t segment, uint64_t mac, uint32_t dest,
-                         uint32_t now, uint32_t *replaced)
+enum mac_learn_result mac_table_learn(struct mac_table *t, uint32_t segment, uint64_t mac,
+                                      uint32_t dest, uint32_t now, uint32_t *old_dest)
 {
-    /* The group bit of the first octet: multicast and broadcast are never entries. */
-    if (mac == 0 || (mac >> 40) & 1) {
-        return EINVAL;
-    }
-    uint64_t key = mac_table_key(segment, mac);
-    struct mac_entry *e = mac_table_find(t, key);
-    uint32_t old = UINT32_MAX;
+    uint64_t old = 0;
+    enum mac_learn_result r = learn(t, mac_table_key(segment, mac), dest_to_value(dest), now, &old);
 
+    if (r == MAC_LEARN_MOVED) {
+        *old_dest = value_to_dest(old);
+    }
+    return r;
+}
+
+enum mac_learn_result mac_table_learn_key(struct mac_table *t, uint64_t key, uint64_t value,
+                                          uint32_t now, uint64_t *old_value)
+{
+    /* Key 0 marks an empty slot: learning it would fill one with a phantom. */
+    WEFT_ASSERT(key != 0);
+    return learn(t, key, value, now, old_value);
+}
+
+/* Adds or replaces a static entry; *was_learned says whether a learned entry
+ * was replaced, and *old gets its value. */
+static int add_static(struct mac_table *t, uint64_t key, uint64_t value, uint32_t now,
+                      bool *was_learned, uint64_t *old)
+{
+    struct mac_entry *e = mac_table_find(t, key);
+
+    *was_learned = false;
     if (e->key == key) {
         if (!e->is_static) {
-            old = e->dest;
+            *was_learned = true;
+            *old = e->value;
         }
     } else {
         if (t->count >= t->capacity) {
@@ -133,13 +185,36 @@ int mac_table_add_static(struct mac_table *t, uint32_t segment, uint64_t mac, ui
         e->key = key;
         t->count++;
     }
-    e->dest = dest;
+    e->value = value;
     e->last_seen = now;
     e->is_static = 1;
-    if (replaced) {
-        *replaced = old;
-    }
     return 0;
+}
+
+int mac_table_add_static(struct mac_table *t, uint32_t segment, uint64_t mac, uint32_t dest,
+                         uint32_t now, uint32_t *replaced)
+{
+    bool was_learned;
+    uint64_t old = 0;
+
+    /* The group bit of the first octet: multicast and broadcast are never entries. */
+    if (mac == 0 || (mac >> 40) & 1) {
+        return EINVAL;
+    }
+    int error =
+        add_static(t, mac_table_key(segment, mac), dest_to_value(dest), now, &was_learned, &old);
+    if (!error && replaced) {
+        *replaced = was_learned ? value_to_dest(old) : UINT32_MAX;
+    }
+    return error;
+}
+
+int mac_table_add_static_key(struct mac_table *t, uint64_t key, uint64_t value, uint32_t now)
+{
+    bool was_learned;
+    uint64_t old;
+
+    return key ? add_static(t, key, value, now, &was_learned, &old) : EINVAL;
 }
 
 /* Empties slot hole and shifts the rest of its cluster back (as in u64_map.c). */
@@ -156,15 +231,22 @@ static void mac_table_remove_slot(struct mac_table *t, uint32_t hole)
     t->count--;
 }
 
-bool mac_table_delete(struct mac_table *t, uint32_t segment, uint64_t mac)
+bool mac_table_delete_key(struct mac_table *t, uint64_t key)
 {
-    struct mac_entry *e = mac_table_find(t, mac_table_key(segment, mac));
-
+    if (!key) {
+        return false;
+    }
+    struct mac_entry *e = mac_table_find(t, key);
     if (!e->key) {
         return false;
     }
     mac_table_remove_slot(t, (uint32_t)(e - t->slots));
     return true;
+}
+
+bool mac_table_delete(struct mac_table *t, uint32_t segment, uint64_t mac)
+{
+    return mac_table_delete_key(t, mac_table_key(segment, mac));
 }
 
 /* Removes every entry match() selects. A removal may shift a later entry into

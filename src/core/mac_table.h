@@ -11,6 +11,10 @@
  * and counts), and memory stays bounded. Open addressing with linear probing,
  * at most half full, seeded hash so colliding keys cannot be precomputed.
  *
+ * The same table, keyed by (segment, IPv4 address) with a MAC as value, is
+ * the switch's ARP table (core/arp.h): the *_key functions below take a raw
+ * key and a 64-bit value for it, so one implementation serves both.
+ *
  * One thread writes (the data path that learns); see docs/architecture.md.
  */
 #ifndef WEFT_CORE_MAC_TABLE_H
@@ -28,16 +32,19 @@
 #define MAC_TABLE_MAX_SEGMENTS 65535u
 
 struct mac_entry {
-    uint64_t key;       /* segment << 48 | mac; 0 = empty slot */
-    uint32_t dest;      /* MAC_DEST_PORT(n) or MAC_DEST_REMOTE(n) */
+    uint64_t key; /* segment << 48 | mac (ARP table: | IPv4 address); 0 = empty slot */
+    union {
+        uint32_t dest;  /* MAC table: MAC_DEST_PORT(n) or MAC_DEST_REMOTE(n) */
+        uint64_t value; /* the value as the table compares and copies it (ARP table: the MAC) */
+    };
     uint32_t last_seen; /* seconds, in the caller's clock */
     uint8_t is_static;
 };
 
 enum mac_learn_result {
-    MAC_LEARN_REFRESHED, /* known at the same place: timestamp updated */
+    MAC_LEARN_REFRESHED, /* known at the same place (same value): timestamp updated */
     MAC_LEARN_NEW,       /* inserted */
-    MAC_LEARN_MOVED,     /* known elsewhere: moved, *old_dest says from where */
+    MAC_LEARN_MOVED,     /* known elsewhere (another value): moved, *old_dest says from where */
     MAC_LEARN_STATIC,    /* a static entry exists: left as it is */
     MAC_LEARN_FULL,      /* table at capacity: not learned */
 };
@@ -66,6 +73,17 @@ int mac_table_add_static(struct mac_table *table, uint32_t segment, uint64_t mac
                          uint32_t now, uint32_t *replaced);
 /* Removes (segment, mac), static or not; returns true if it was there. */
 bool mac_table_delete(struct mac_table *table, uint32_t segment, uint64_t mac);
+
+/* The same operations on a raw key and a 64-bit value, for tables
+ * keyed otherwise than by MAC (the ARP table). Learning and static entries
+ * behave as above; the caller checks that key and value make sense. */
+const struct mac_entry *mac_table_lookup_key(const struct mac_table *table, uint64_t key);
+/* key must not be 0 (the mark of an empty slot): asserted. */
+enum mac_learn_result mac_table_learn_key(struct mac_table *table, uint64_t key, uint64_t value,
+                                          uint32_t now, uint64_t *old_value);
+/* 0, ENOSPC when full, EINVAL for key 0. */
+int mac_table_add_static_key(struct mac_table *table, uint64_t key, uint64_t value, uint32_t now);
+bool mac_table_delete_key(struct mac_table *table, uint64_t key);
 
 /* Called for every entry removed by aging or flushing, before it goes. */
 typedef void mac_table_removed_fn(const struct mac_entry *entry, void *ctx);

@@ -8,7 +8,7 @@
  * buffers and produce a batch of (buffer, destination) pairs for the I/O layer:
  *
  *   port rx ──> vswitch_input_port()  ─┐   parse -> port VLAN -> segment ->
- *   vtep rx ──> vswitch_input_vxlan() ─┤   port security -> learn -> lookup ->
+ *   vtep rx ──> vswitch_input_vxlan() ─┤   port security -> learn -> [ARP] -> lookup ->
  *                                      └─> unicast | flood (clones from the pool)
  *                                          -> egress: tag/untag | VXLAN encap
  *
@@ -22,6 +22,15 @@
  * VLANs of its allowed list, each mapped to the segment that has that VLAN,
  * with an optional native VLAN sent untagged (VGT). Inside the switch frames
  * are untagged and carry their segment in metadata.
+ *
+ * ARP suppression (per segment): an ARP request from a local port for an
+ * address in the ARP table is answered by the switch, out of that port, and
+ * goes no further; other requests are flooded, and ARP traffic (from ports and
+ * from the overlay) teaches the table. IPv4 only: IPv6 neighbour discovery is
+ * forwarded as any multicast.
+ *
+ * Events: what the switch learns on its local ports (MACs, IP -> MAC) is
+ * queued in a bounded ring for the owner to report to the controller.
  */
 #ifndef WEFT_CORE_VSWITCH_H
 #define WEFT_CORE_VSWITCH_H
@@ -35,11 +44,13 @@
 #include "lib/ether.h"
 #include "lib/ip_addr.h"
 
-#define VSWITCH_MAX_PORTS    4096u
-#define PORT_MAX_BINDINGS    8
-#define PORT_DEFAULT_MTU     1500
-#define MAC_DEFAULT_AGE      300
-#define MAC_DEFAULT_CAPACITY (1u << 20)
+#define VSWITCH_MAX_PORTS      4096u
+#define PORT_MAX_BINDINGS      8
+#define PORT_DEFAULT_MTU       1500
+#define MAC_DEFAULT_AGE        300
+#define MAC_DEFAULT_CAPACITY   (1u << 20)
+#define VSWITCH_EVENTS_DEFAULT 4096
+#define VSWITCH_EVENTS_MAX     (1u << 20)
 
 struct vswitch;
 
@@ -52,9 +63,13 @@ struct vswitch_config {
     uint16_t vxlan_port;        /* UDP destination port, 4789 (8472 for old Linux peers) */
     uint32_t underlay_mtu;      /* largest outer IP datagram the underlay carries */
     bool udp_checksum_v4;       /* compute the outer UDP checksum over IPv4 (IPv6 always) */
+    uint32_t arp_capacity;      /* entries in the ARP table, all segments together */
+    uint32_t arp_age_seconds;   /* learned IP -> MAC entries unseen this long are removed */
+    uint32_t event_capacity;    /* learn events held until drained, 1 .. VSWITCH_EVENTS_MAX */
 };
 
-/* Defaults: 4096 segments, 1M MACs, 300 s aging, port 4789, underlay MTU 1500. */
+/* Defaults: 4096 segments, 1M MACs, 300 s aging, port 4789, underlay MTU 1500,
+ * 64K ARP entries aged after 300 s, 4096 events. */
 void vswitch_config_default(struct vswitch_config *cfg);
 
 /* Creates a switch whose flood copies come from pool, and whose drops go back to it.
@@ -68,6 +83,11 @@ const struct vswitch_config *vswitch_get_config(const struct vswitch *sw);
 enum bum_replication {
     BUM_HEAD_END,  /* one unicast copy per remote VTEP of the segment */
     BUM_MULTICAST, /* one copy to the segment's underlay multicast group */
+    /* NSX's "unicast" mode: plain copies to the VTEPs of this host's underlay
+     * subnet, and one copy per remote subnet to a proxy VTEP there, marked
+     * (VXLAN_FLAG_REPLICATE) so that it replicates the frame to its own subnet.
+     * The controller sets both lists: vswitch_segment_replication_set(). */
+    BUM_PROXY,
 };
 
 struct segment_config {
@@ -76,6 +96,7 @@ struct segment_config {
     enum bum_replication bum;   /* how broadcast/unknown/multicast leave the host */
     struct ip_addr mcast_group; /* BUM_MULTICAST: the group */
     bool allow_inner_vlan;      /* accept decapsulated frames that carry a VLAN tag */
+    bool arp_suppression;       /* answer ARP requests for known addresses at the first host */
 };
 
 /* Adds a segment; *segment gets its index. Errors: EINVAL (VNI out of range, VLAN > 4094,
@@ -147,7 +168,8 @@ uint32_t vswitch_port_mac_count(const struct vswitch *sw, uint16_t port);
  * multicast or zero address, EAFNOSUPPORT without a local address of its family. */
 int vswitch_segment_peer_add(struct vswitch *sw, uint32_t segment, const struct ip_addr *remote,
                              uint32_t *vtep);
-/* Removes the peer and the segment's MACs learned behind it. ENOENT if not a peer. */
+/* Removes the peer and the segment's MACs learned behind it, and takes it off the
+ * segment's replication lists. ENOENT if not a peer. */
 int vswitch_segment_peer_del(struct vswitch *sw, uint32_t segment, const struct ip_addr *remote);
 /* The peers of a segment: fills up to max ids, returns how many there are. */
 uint32_t vswitch_segment_peers(const struct vswitch *sw, uint32_t segment, uint32_t *vteps,
@@ -156,6 +178,25 @@ uint32_t vswitch_segment_peers(const struct vswitch *sw, uint32_t segment, uint3
 const struct ip_addr *vswitch_vtep_addr(const struct vswitch *sw, uint32_t vtep);
 /* Looks a VTEP up by address: 0 or ENOENT. */
 int vswitch_vtep_find(const struct vswitch *sw, const struct ip_addr *addr, uint32_t *vtep);
+
+/* BUM_PROXY replication targets of a segment, chosen by the controller (which
+ * calls again when a proxy goes away). proxies: one VTEP per remote underlay
+ * subnet; a frame flooded from a local port goes to each, marked. replicas:
+ * the VTEPs of this host's own subnet; a flooded frame from a local port goes
+ * to each, unmarked, and so does a marked frame from the overlay (except back
+ * to its sender): this host is then the proxy for its subnet. Replaces both
+ * lists; every address must be a peer of the segment, and appear once in the
+ * two lists together. Allowed in any mode, used in BUM_PROXY only. Removing a
+ * peer takes it off the lists. Errors: ENOENT (segment unknown, or an address
+ * that is not a peer), EINVAL (an address listed twice), ENOMEM. */
+int vswitch_segment_replication_set(struct vswitch *sw, uint32_t segment,
+                                    const struct ip_addr *proxies, uint32_t n_proxies,
+                                    const struct ip_addr *replicas, uint32_t n_replicas);
+/* The lists as VTEP ids: fill up to max, return how many there are. */
+uint32_t vswitch_segment_proxies(const struct vswitch *sw, uint32_t segment, uint32_t *vteps,
+                                 uint32_t max);
+uint32_t vswitch_segment_replicas(const struct vswitch *sw, uint32_t segment, uint32_t *vteps,
+                                  uint32_t max);
 
 /* ---- MAC table ----------------------------------------------------------- */
 
@@ -169,10 +210,59 @@ int vswitch_mac_del(struct vswitch *sw, uint32_t segment, const struct eth_addr 
 /* Looks an entry up; NULL if absent. Valid until the next change to the switch. */
 const struct mac_entry *vswitch_mac_lookup(const struct vswitch *sw, uint32_t segment,
                                            const struct eth_addr *mac);
-/* Removes learned entries older than the configured age; returns how many. */
+/* Removes learned MAC entries older than the configured age; returns how many.
+ * Ages the ARP table too (stats.arp_aged counts those). */
 uint32_t vswitch_age(struct vswitch *sw, uint32_t now);
 /* Calls fn for each entry of the MAC table. */
 void vswitch_mac_foreach(const struct vswitch *sw, mac_table_removed_fn *fn, void *ctx);
+
+/* ---- ARP table ----------------------------------------------------------- */
+
+/* Entries are struct mac_entry: arp_entry_ip() and arp_entry_mac() (core/arp.h)
+ * read them, mac_entry_segment() gives the segment. */
+
+/* Adds or replaces a static entry (the controller's; never overridden by
+ * learning, never aged). Errors: ENOENT (segment), EINVAL (ip not an IPv4 host
+ * address, mac zero or multicast), ENOSPC (table full). */
+int vswitch_arp_add_static(struct vswitch *sw, uint32_t segment, const struct ip_addr *ip,
+                           const struct eth_addr *mac, uint32_t now);
+/* Removes an entry, static or learned. ENOENT if absent. */
+int vswitch_arp_del(struct vswitch *sw, uint32_t segment, const struct ip_addr *ip);
+/* Looks an entry up; NULL if absent. Valid until the next change to the switch. */
+const struct mac_entry *vswitch_arp_lookup(const struct vswitch *sw, uint32_t segment,
+                                           const struct ip_addr *ip);
+/* Calls fn for each entry of the ARP table. */
+void vswitch_arp_foreach(const struct vswitch *sw, mac_table_removed_fn *fn, void *ctx);
+
+/* ---- Learn events -------------------------------------------------------- */
+
+enum vswitch_event_type {
+    VSWITCH_EVENT_MAC_LEARNED, /* a new MAC on a local port: segment, mac, port */
+    VSWITCH_EVENT_MAC_MOVED,   /* a learned MAC moved to or from a local port: segment, mac,
+                                * port (where it is now) and old_port (where it was), either
+                                * PKT_PORT_OVERLAY for "behind a remote VTEP" */
+    VSWITCH_EVENT_MAC_AGED,    /* a MAC learned on a local port timed out: segment, mac, port */
+    VSWITCH_EVENT_IP_LEARNED,  /* ARP from a local port taught ip -> mac, new or changed:
+                                * segment, ip, mac, port (where the ARP came in) */
+};
+
+struct vswitch_event {
+    enum vswitch_event_type type;
+    uint32_t segment;
+    uint16_t port;     /* a local port id, or PKT_PORT_OVERLAY */
+    uint16_t old_port; /* VSWITCH_EVENT_MAC_MOVED: where it was; otherwise = port */
+    struct eth_addr mac;
+    struct ip_addr ip; /* VSWITCH_EVENT_IP_LEARNED: IPv4; otherwise zero */
+};
+
+/* Moves up to max queued events, oldest first, into events; returns how many.
+ * Only learning on local ports makes events (what is behind remote VTEPs is
+ * the controller's to say). When the ring is full new events are lost and
+ * counted: *lost (may be NULL) gets how many since the last call that
+ * reported them (also in stats.events_lost). After a loss the owner should
+ * drain, then resync from vswitch_mac_foreach() and vswitch_arp_foreach(). */
+uint32_t vswitch_events_drain(struct vswitch *sw, struct vswitch_event *events, uint32_t max,
+                              uint64_t *lost);
 
 /* ---- Counters ------------------------------------------------------------ */
 
@@ -189,6 +279,14 @@ struct vswitch_stats {
     uint64_t mac_moves;            /* learned entries that moved port<->port or port<->VTEP */
     uint64_t mac_aged;             /* entries removed by aging */
     uint64_t mac_table_full;       /* sources not learned because the table was full */
+    uint64_t arp_suppressed;       /* ARP requests answered by the switch */
+    uint64_t arp_learned;          /* new IP -> MAC entries learned */
+    uint64_t arp_changed;          /* learned entries whose MAC changed (gratuitous ARP) */
+    uint64_t arp_aged;             /* learned entries removed by aging */
+    uint64_t arp_table_full;       /* addresses not learned because the table was full */
+    uint64_t events_lost;          /* learn events lost to a full ring */
+    uint64_t proxy_replicated;     /* marked frames this host replicated to its subnet */
+    uint64_t proxy_mark_ignored;   /* marked frames of a segment not in BUM_PROXY mode */
 };
 
 int vswitch_port_counters(const struct vswitch *sw, uint16_t port, struct vswitch_counters *out);

@@ -71,8 +71,8 @@ int vxlan_template_init(struct vxlan_template *t, const struct ip_addr *local,
     return 0;
 }
 
-enum drop_reason vxlan_encap(struct pkt *p, const struct vxlan_template *t, uint32_t vni,
-                             uint32_t underlay_mtu)
+enum drop_reason vxlan_encap_flags(struct pkt *p, const struct vxlan_template *t, uint32_t vni,
+                                   uint32_t underlay_mtu, uint8_t flags)
 {
     uint32_t ip_len = p->len + t->len;
 
@@ -109,6 +109,7 @@ enum drop_reason vxlan_encap(struct pkt *p, const struct vxlan_template *t, uint
     }
     write_be16(udp, vxlan_source_port(p->meta.flow_hash));
     write_be16(udp + 4, udp_len);
+    vxlan[0] = (uint8_t)(VXLAN_FLAG_I | flags);
     vxlan[4] = (uint8_t)(vni >> 16);
     vxlan[5] = (uint8_t)(vni >> 8);
     vxlan[6] = (uint8_t)vni;
@@ -121,20 +122,5 @@ enum drop_reason vxlan_encap(struct pkt *p, const struct vxlan_template *t, uint
         }
         memcpy(udp + 6, &folded, sizeof folded);
     }
-    return DROP_NONE;
-}
-
-enum drop_reason vxlan_decap(struct pkt *p, uint32_t *vni)
-{
-    const uint8_t *h = p->data;
-
-    if (WEFT_UNLIKELY(p->len < VXLAN_HEADER_LEN + 14)) {
-        return DROP_VXLAN_TRUNCATED;
-    }
-    if (WEFT_UNLIKELY(!(h[0] & VXLAN_FLAG_I))) {
-        return DROP_VXLAN_BAD_FLAGS;
-    }
-    *vni = (uint32_t)h[4] << 16 | (uint32_t)h[5] << 8 | h[6];
-    pkt_pull(p, VXLAN_HEADER_LEN);
     return DROP_NONE;
 }

@@ -15,6 +15,10 @@
 #define WEFT_UNLIKELY(x)   __builtin_expect(!!(x), 0)
 #define WEFT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define WEFT_PREFETCH(p)   __builtin_prefetch(p)
+/* For the rare branches of a fast-path function (events, ARP, replication):
+ * kept out of line, so that they do not grow the hot function past what the
+ * compiler inlines, and laid out away from the hot code. */
+#define WEFT_COLD __attribute__((cold, noinline))
 
 #define WEFT_ASSERT(cond)                                                                \
     do {                                                                                 \

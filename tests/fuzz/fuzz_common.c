@@ -5,10 +5,13 @@
  * The switch:
  *
  *   local VTEPs 192.0.2.100 and 2001:db8::100, underlay MTU 1400, outer UDP
- *   checksums on IPv4 too, MAC table of 8 entries (5 static) aged after 5 s.
+ *   checksums on IPv4 too, MAC table of 8 entries (5 static) aged after 5 s,
+ *   ARP table of 4 entries (1 static) aged after 5 s, 8 learn events.
  *
- *   S0  VNI 100 VLAN 10  head-end  peers 192.0.2.1, 192.0.2.2, 2001:db8::1
- *   S1  VNI 200 VLAN 20  head-end  peer  192.0.2.1; inner VLAN tags allowed
+ *   S0  VNI 100 VLAN 10  head-end  peers 192.0.2.1, 192.0.2.2, 2001:db8::1;
+ *                        ARP suppression
+ *   S1  VNI 200 VLAN 20  proxy     peers 192.0.2.1 (proxy), 192.0.2.2 and
+ *                        2001:db8::1 (this host's subnet); inner VLAN tags allowed
  *   S2  VNI 300 no VLAN  multicast 239.1.1.1, peer 192.0.2.2
  *   S3  VNI 400 VLAN 30  head-end  no peer, one member (P3): floods go nowhere
  *
@@ -23,17 +26,21 @@
  *   static MACs: S0 02:00:00:00:00:aa -> 192.0.2.1, 02:00:00:00:00:bb -> P0,
  *                S0 02:00:00:00:00:cc -> 2001:db8::1, 02:00:00:00:00:dd -> P7,
  *                S2 02:00:00:00:00:ee -> 192.0.2.2
+ *   static ARP:  S0 10.0.0.11 -> 02:00:00:00:00:bb
  *   port security on P1: 02:00:00:00:00:01 with 10.0.0.1,
  *                        02:00:00:00:00:02 with any address,
  *                        02:00:00:00:00:03 with 2001:db8:1::3
  *
  * Invariants checked (a failure aborts, which libFuzzer reports as a crash):
  *   - every output buffer lies within its buffer, appears once, and goes to a
- *     configured, up port other than the ingress one, or to a VTEP of its
- *     segment (never to a VTEP for a frame from the overlay);
+ *     configured, up port other than the ingress one (unless it is the ARP
+ *     table's answer to a request from that port), or to a VTEP of its segment
+ *     (for a frame from the overlay, only to this subnet's VTEPs of a proxy
+ *     segment, unmarked);
  *   - port outputs fit the port's MTU and carry the trunk tag they should;
  *   - VTEP outputs are well-formed IPv4/IPv6 + UDP + VXLAN with the right
- *     lengths, addresses, VNI and checksums, within the underlay MTU;
+ *     lengths, addresses, VNI and checksums, within the underlay MTU, and the
+ *     replication marker only on copies from a local port to a proxy;
  *   - the pool holds as many free buffers after each record as before;
  *   - tx counters grow by the number of outputs, and nothing vanishes
  *     (tx + drops >= inputs);
@@ -42,7 +49,11 @@
  *     VTEP otherwise (per-segment rx and per-reason drop counters);
  *   - MAC table: entries point at valid destinations of their segment, learned
  *     entries are younger than the aging time, on ports that learn, behind
- *     port security's bindings, per-port counts match the table, MAC limits hold.
+ *     port security's bindings, per-port counts match the table, MAC limits hold;
+ *   - ARP table: entries of known segments, host addresses to unicast MACs,
+ *     learned ones younger than the aging time and in suppression segments only;
+ *   - learn events: of known segments and unicast MACs, about local ports, IP
+ *     events for host addresses of suppression segments; losses are counted.
  */
 #include "fuzz_common.h"
 
@@ -50,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arp.h"
 #include "core/parse.h"
 #include "core/vxlan.h"
 #include "lib/checksum.h"
@@ -137,6 +149,9 @@ static void build(struct fuzz_switch *fs)
     cfg.mac_age_seconds = FUZZ_MAC_AGE;
     cfg.underlay_mtu = FUZZ_UNDERLAY;
     cfg.udp_checksum_v4 = true;
+    cfg.arp_capacity = FUZZ_ARP_CAP;
+    cfg.arp_age_seconds = FUZZ_MAC_AGE;
+    cfg.event_capacity = FUZZ_EVENT_CAP;
     parse_ip("192.0.2.100", &cfg.local_vtep4);
     parse_ip("2001:db8::100", &cfg.local_vtep6);
     fs->sw = vswitch_create(&cfg, fs->pool, &error);
@@ -145,18 +160,20 @@ static void build(struct fuzz_switch *fs)
     static const struct {
         uint32_t vni;
         uint16_t vlan;
-        bool mcast, inner_vlan;
-    } segs[FUZZ_N_SEGMENTS] = {{100, 10, false, false},
-                               {200, 20, false, true},
-                               {300, 0, true, false},
-                               {400, 30, false, false}};
+        enum bum_replication bum;
+        bool inner_vlan, arp;
+    } segs[FUZZ_N_SEGMENTS] = {{100, 10, BUM_HEAD_END, false, true},
+                               {200, 20, BUM_PROXY, true, false},
+                               {300, 0, BUM_MULTICAST, false, false},
+                               {400, 30, BUM_HEAD_END, false, false}};
     for (unsigned i = 0; i < FUZZ_N_SEGMENTS; i++) {
         memset(&sc, 0, sizeof sc);
         sc.vni = segs[i].vni;
         sc.vlan = segs[i].vlan;
+        sc.bum = segs[i].bum;
         sc.allow_inner_vlan = segs[i].inner_vlan;
-        if (segs[i].mcast) {
-            sc.bum = BUM_MULTICAST;
+        sc.arp_suppression = segs[i].arp;
+        if (sc.bum == BUM_MULTICAST) {
             parse_ip("239.1.1.1", &sc.mcast_group);
         }
         must(vswitch_segment_add(fs->sw, &sc, &fs->segs[i]), "segment");
@@ -165,7 +182,15 @@ static void build(struct fuzz_switch *fs)
     add_peer(fs, 0, "192.0.2.2");
     add_peer(fs, 0, "2001:db8::1");
     add_peer(fs, 1, "192.0.2.1");
+    add_peer(fs, 1, "192.0.2.2");
+    add_peer(fs, 1, "2001:db8::1");
     add_peer(fs, 2, "192.0.2.2");
+    struct ip_addr proxy, replicas[2];
+    parse_ip("192.0.2.1", &proxy);
+    parse_ip("192.0.2.2", &replicas[0]);
+    parse_ip("2001:db8::1", &replicas[1]);
+    must(vswitch_segment_replication_set(fs->sw, fs->segs[1], &proxy, 1, replicas, 2),
+         "replication lists");
 
     for (unsigned i = 0; i < FUZZ_N_PORTS; i++) {
         port_config_default(&pc);
@@ -230,6 +255,10 @@ static void build(struct fuzz_switch *fs)
     add_static(fs, 0, 0xcc, remote(fs, "2001:db8::1"));
     add_static(fs, 0, 0xdd, MAC_DEST_PORT(fs->ports[7]));
     add_static(fs, 2, 0xee, remote(fs, "192.0.2.2"));
+    struct ip_addr arp_ip;
+    struct eth_addr arp_mac = mac_n(0xbb);
+    parse_ip("10.0.0.11", &arp_ip);
+    must(vswitch_arp_add_static(fs->sw, fs->segs[0], &arp_ip, &arp_mac, fs->now), "static ARP");
     fs->pool_initial = pkt_pool_available(fs->pool);
 }
 
@@ -245,9 +274,15 @@ struct fuzz_switch *fuzz_switch_get(void)
 
 void fuzz_begin_input(struct fuzz_switch *fs)
 {
+    struct vswitch_event ev[FUZZ_EVENT_CAP];
+    uint64_t lost;
+
     /* Aging at a time past every learned entry's expiry removes them all;
-     * static entries stay. Then the clock starts over. */
+     * static entries stay. Then the clock starts over, with no event left
+     * from before. */
     vswitch_age(fs->sw, fs->now + FUZZ_MAC_AGE);
+    while (vswitch_events_drain(fs->sw, ev, FUZZ_EVENT_CAP, &lost)) {
+    }
     fs->now = FUZZ_CLOCK_START;
 }
 
@@ -328,6 +363,35 @@ static bool port_carries(const struct vswitch *sw, const struct port_config *pc,
     return sc->vlan && port_config_vlan_allowed(pc, sc->vlan);
 }
 
+static bool list_has(const uint32_t *ids, uint32_t n, uint32_t id)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (ids[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether p, going out of a port (with the port's tag when tagged), is an ARP
+ * reply that says what the ARP table says: the switch's answer to a request. */
+static bool is_arp_answer(const struct vswitch *sw, const struct pkt *p,
+                          const struct segment_config *sc, bool tagged)
+{
+    uint32_t ofs = 12 + (tagged ? 4u : 0u);
+    const uint8_t *d = p->data;
+
+    if (!sc->arp_suppression || p->len != ofs + 2 + ARP_LEN || be16(d + ofs) != 0x0806) {
+        return false;
+    }
+    const uint8_t *arp = d + ofs + 2;
+    struct ip_addr spa;
+    ip_addr_set_v4(&spa, arp + 14);
+    const struct mac_entry *e = vswitch_arp_lookup(sw, p->meta.segment, &spa);
+    return be16(arp + 6) == ARP_OP_REPLY && memcmp(arp + 8, d + 6, 6) == 0 && e &&
+           arp_entry_mac(e) == eth_addr_to_u64(arp + 8);
+}
+
 static void check_port_output(struct run *r, const struct pkt *p, uint32_t port)
 {
     const struct vswitch *sw = r->fs->sw;
@@ -336,12 +400,13 @@ static void check_port_output(struct run *r, const struct pkt *p, uint32_t port)
 
     FUZZ_CHECK(port < VSWITCH_MAX_PORTS && pc, "output to unknown port %u", port);
     FUZZ_CHECK(pc->admin_up, "output to port %u which is down", port);
-    FUZZ_CHECK(port != r->in_port, "frame sent back out of its ingress port %u", port);
     FUZZ_CHECK(sc, "output frame of unknown segment %u", p->meta.segment);
     FUZZ_CHECK(port_carries(sw, pc, p->meta.segment), "port %u does not carry segment %u", port,
                p->meta.segment);
     FUZZ_CHECK(p->len >= 14, "port output of %u bytes", p->len);
     bool tagged = pc->mode == PORT_TRUNK && sc->vlan != pc->native_vlan;
+    FUZZ_CHECK(port != r->in_port || is_arp_answer(sw, p, sc, tagged),
+               "frame sent back out of its ingress port %u", port);
     FUZZ_CHECK(p->len <= pc->mtu + 14 + 4u * (p->meta.n_tags + tagged),
                "%u-byte frame out of port %u (MTU %u, %u tags)", p->len, port, pc->mtu,
                p->meta.n_tags);
@@ -364,9 +429,16 @@ static void check_vtep_output(struct run *r, const struct pkt *p, uint32_t vtep)
     uint8_t pseudo[40];
     uint32_t sum;
 
-    FUZZ_CHECK(r->in_port != PKT_PORT_OVERLAY, "frame from the overlay sent to VTEP %u", vtep);
+    uint32_t ids[16];
+
     FUZZ_CHECK(addr, "output to unknown VTEP %u", vtep);
     FUZZ_CHECK(sc, "output frame of unknown segment %u", p->meta.segment);
+    uint32_t n_replicas = vswitch_segment_replicas(sw, p->meta.segment, ids, 16);
+    bool replica = sc->bum == BUM_PROXY && list_has(ids, n_replicas, vtep);
+    uint32_t n_proxies = vswitch_segment_proxies(sw, p->meta.segment, ids, 16);
+    bool proxy = sc->bum == BUM_PROXY && list_has(ids, n_proxies, vtep);
+    FUZZ_CHECK(r->in_port != PKT_PORT_OVERLAY || replica,
+               "frame from the overlay sent to VTEP %u, not of this subnet", vtep);
     FUZZ_CHECK(segment_has_peer(sw, p->meta.segment, vtep) ||
                    (sc->bum == BUM_MULTICAST && ip_addr_equal(&sc->mcast_group, addr)),
                "VTEP %u is not a peer of segment %u", vtep, p->meta.segment);
@@ -413,8 +485,12 @@ static void check_vtep_output(struct run *r, const struct pkt *p, uint32_t vtep)
         FUZZ_CHECK(be16(udp + 6) != 0 && csum_fold(csum_partial(udp, udp_len, sum)) == 0,
                    "bad outer UDP checksum %04x", be16(udp + 6));
     }
-    FUZZ_CHECK(vx[0] == VXLAN_FLAG_I && !vx[1] && !vx[2] && !vx[3] && !vx[7],
+    bool marked = vx[0] == (VXLAN_FLAG_I | VXLAN_FLAG_REPLICATE);
+    FUZZ_CHECK((vx[0] == VXLAN_FLAG_I || marked) && !vx[1] && !vx[2] && !vx[3] && !vx[7],
                "bad VXLAN flags or reserved bits");
+    FUZZ_CHECK(!marked || (proxy && r->in_port != PKT_PORT_OVERLAY),
+               "replication marker on a datagram to VTEP %u (proxy: %d, from the overlay: %d)",
+               vtep, proxy, r->in_port == PKT_PORT_OVERLAY);
     FUZZ_CHECK(((uint32_t)vx[4] << 16 | (uint32_t)vx[5] << 8 | vx[6]) == sc->vni,
                "VNI %u for segment VNI %u", (uint32_t)vx[4] << 16 | (uint32_t)vx[5] << 8 | vx[6],
                sc->vni);
@@ -514,10 +590,78 @@ static void check_entry(const struct mac_entry *e, void *ctx)
     }
 }
 
+static void check_arp_entry(const struct mac_entry *e, void *ctx)
+{
+    struct table_check *tc = ctx;
+    uint32_t segment = mac_entry_segment(e);
+    const struct segment_config *sc = vswitch_segment_get(tc->fs->sw, segment);
+    uint64_t mac = arp_entry_mac(e);
+
+    tc->entries++;
+    FUZZ_CHECK(sc, "ARP entry of unknown segment %u", segment);
+    FUZZ_CHECK(arp_ip_is_host(arp_entry_ip(e)), "ARP entry for %08x", arp_entry_ip(e));
+    FUZZ_CHECK(mac && !((mac >> 40) & 1), "ARP entry to MAC %012llx", (unsigned long long)mac);
+    if (!e->is_static) {
+        FUZZ_CHECK(sc->arp_suppression, "address learned in segment %u without ARP suppression",
+                   segment);
+        FUZZ_CHECK(tc->fs->now - e->last_seen < FUZZ_MAC_AGE,
+                   "learned address seen at %u survives aging at %u", e->last_seen, tc->fs->now);
+    }
+}
+
+static void check_events(struct fuzz_switch *fs, uint64_t lost_before)
+{
+    struct vswitch_event ev[FUZZ_EVENT_CAP];
+    struct vswitch_stats st;
+    uint64_t lost = 0;
+    uint32_t n = vswitch_events_drain(fs->sw, ev, FUZZ_EVENT_CAP, &lost);
+
+    FUZZ_CHECK(n <= FUZZ_EVENT_CAP, "%u events drained", n);
+    vswitch_get_stats(fs->sw, &st);
+    FUZZ_CHECK(st.events_lost - lost_before == lost, "%llu events lost, stats count %llu",
+               (unsigned long long)lost, (unsigned long long)(st.events_lost - lost_before));
+    FUZZ_CHECK(lost == 0 || n == FUZZ_EVENT_CAP, "events lost with room in the ring");
+    for (uint32_t i = 0; i < n; i++) {
+        const struct vswitch_event *e = &ev[i];
+        const struct segment_config *sc = vswitch_segment_get(fs->sw, e->segment);
+        bool local = e->port != PKT_PORT_OVERLAY && vswitch_port_get(fs->sw, e->port);
+        FUZZ_CHECK(sc, "event %d of unknown segment %u", (int)e->type, e->segment);
+        FUZZ_CHECK(!eth_addr_is_multicast(e->mac.bytes) && !eth_addr_is_zero(e->mac.bytes),
+                   "event %d for a non-unicast MAC", (int)e->type);
+        if (e->type == VSWITCH_EVENT_IP_LEARNED) {
+            const uint8_t *v4 = e->ip.bytes + 12;
+            FUZZ_CHECK(sc->arp_suppression && ip_addr_is_v4(&e->ip),
+                       "IP event in segment %u without suppression", e->segment);
+            FUZZ_CHECK(arp_ip_is_host((uint32_t)v4[0] << 24 | (uint32_t)v4[1] << 16 |
+                                      (uint32_t)v4[2] << 8 | v4[3]),
+                       "IP event for a non-host address");
+        }
+        switch (e->type) {
+        case VSWITCH_EVENT_MAC_MOVED:
+            FUZZ_CHECK(e->port != e->old_port, "MAC moved from port %u to itself", e->port);
+            FUZZ_CHECK(local || vswitch_port_get(fs->sw, e->old_port),
+                       "MAC moved between two VTEPs reported");
+            break;
+        case VSWITCH_EVENT_MAC_LEARNED:
+        case VSWITCH_EVENT_MAC_AGED:
+        case VSWITCH_EVENT_IP_LEARNED:
+            FUZZ_CHECK(local && e->old_port == e->port, "event %d about port %u/%u", (int)e->type,
+                       e->port, e->old_port);
+            break;
+        default:
+            FUZZ_CHECK(0, "event type %d", (int)e->type);
+        }
+    }
+}
+
 static void check_tables(struct fuzz_switch *fs)
 {
     struct table_check tc = {.fs = fs};
 
+    vswitch_arp_foreach(fs->sw, check_arp_entry, &tc);
+    FUZZ_CHECK(tc.entries <= FUZZ_ARP_CAP, "%u entries in an ARP table of %u", tc.entries,
+               FUZZ_ARP_CAP);
+    tc.entries = 0;
     vswitch_mac_foreach(fs->sw, check_entry, &tc);
     FUZZ_CHECK(tc.entries <= FUZZ_MAC_CAP, "%u entries in a table of %u", tc.entries, FUZZ_MAC_CAP);
     for (unsigned i = 0; i < FUZZ_N_PORTS; i++) {
@@ -615,6 +759,8 @@ void fuzz_run(struct fuzz_switch *fs, const struct fuzz_input *in, uint16_t in_p
         }
     }
     fs->now++;
+    vswitch_get_stats(fs->sw, &before);
+    uint64_t events_lost_before = before.events_lost; /* aging makes events too */
     vswitch_age(fs->sw, fs->now);
     memset(&r, 0, sizeof r);
     r.fs = fs;
@@ -679,6 +825,7 @@ void fuzz_run(struct fuzz_switch *fs, const struct fuzz_input *in, uint16_t in_p
         check_decap(fs, &expect, &before, &after);
     }
     check_tables(fs);
+    check_events(fs, events_lost_before);
 }
 
 /* ---- Parser alone -------------------------------------------------------------- */

@@ -7,8 +7,9 @@
  * the clock), so every input reproduces on its own. An input is a sequence of
  * records, each one frame through the switch, so that one input can learn a
  * MAC and then send to it, move it, fill the small MAC table or hit a port's
- * MAC limit. The clock advances one second per record and entries age out
- * after FUZZ_MAC_AGE seconds.
+ * MAC limit, or teach the ARP table an address and then ask for it. The clock
+ * advances one second per record and entries (MAC and ARP) age out after
+ * FUZZ_MAC_AGE seconds.
  *
  * A record starts with a control byte:
  *   bits 0-3  which source: a port for fuzz_port_frame, an underlay address
@@ -37,6 +38,8 @@
 #define FUZZ_POOL_SIZE  64
 #define FUZZ_MAC_CAP    8 /* 5 static entries: the fourth learned MAC finds it full */
 #define FUZZ_MAC_AGE    5 /* seconds; the clock advances by one per record */
+#define FUZZ_ARP_CAP    4 /* 1 static entry: the fourth learned address finds it full */
+#define FUZZ_EVENT_CAP  8 /* small enough that a record can overflow it */
 #define FUZZ_UNDERLAY   1400
 #define FUZZ_OUT_CAP    64
 #define FUZZ_BATCH_MAX  3
@@ -83,7 +86,8 @@ struct fuzz_input {
 /* The process-wide switch, built on the first call. */
 struct fuzz_switch *fuzz_switch_get(void);
 
-/* Forgets the MACs learned by the previous input and resets the clock. */
+/* Forgets the MACs and addresses learned by the previous input, and its
+ * events, and resets the clock. */
 void fuzz_begin_input(struct fuzz_switch *fs);
 
 /* Takes the next record off the input (*data, *size advance past it); false
@@ -96,7 +100,8 @@ bool fuzz_next_record(const uint8_t **data, size_t *size, struct fuzz_input *in)
  * in->copy_src[] as the senders. Checks every output, frees it, and checks the
  * pool, the counters and the tables afterwards; for the overlay, also that
  * each datagram was accepted into, or dropped from, the segment its VNI and
- * sender call for (counted per segment, per VTEP and per drop reason). */
+ * sender call for (counted per segment, per VTEP and per drop reason). Drains
+ * and checks the learn events. */
 void fuzz_run(struct fuzz_switch *fs, const struct fuzz_input *in, uint16_t in_port);
 
 /* frame_parse() on an exact-size heap copy (so that ASan sees any read past the

@@ -758,6 +758,98 @@ static void test_bulk_removal_against_model(void **state)
     free(model);
 }
 
+/* ---- Raw keys and 64-bit values (the ARP table's use) ---------------------- */
+
+/* An IPv4 address in segment 2 -> a MAC: every value bit is kept and compared,
+ * the same MAC under two keys is two entries, and one key's value changing is
+ * a move that reports the old value. */
+static void test_key_value_entries(void **state)
+{
+    (void)state;
+    struct mac_table *t = mac_table_create(4);
+    const uint64_t k1 = mac_table_key(2, 0xac100a01), k2 = mac_table_key(2, 0xac100a02);
+    const uint64_t m1 = 0xfedcba987654ull, m2 = 0xfedcba987655ull;
+    uint64_t old = 7;
+
+    assert_null(mac_table_lookup_key(t, k1));
+    assert_null(mac_table_lookup_key(t, 0));
+    assert_int_equal(mac_table_learn_key(t, k1, m1, 10, &old), MAC_LEARN_NEW);
+    assert_int_equal(mac_table_learn_key(t, k2, m1, 10, &old), MAC_LEARN_NEW);
+    assert_int_equal(old, 7);
+    const struct mac_entry *e = mac_table_lookup_key(t, k1);
+    assert_non_null(e);
+    assert_int_equal(e->key, k1);
+    assert_int_equal(e->value, m1);
+    assert_int_equal(mac_entry_segment(e), 2);
+    assert_int_equal(e->last_seen, 10);
+    assert_int_equal(mac_table_learn_key(t, k1, m1, 20, &old), MAC_LEARN_REFRESHED);
+    assert_int_equal(mac_table_lookup_key(t, k1)->last_seen, 20);
+    /* Values that differ in the low bit only, and above 32 bits only. */
+    assert_int_equal(mac_table_learn_key(t, k1, m2, 30, &old), MAC_LEARN_MOVED);
+    assert_int_equal(old, m1);
+    assert_int_equal(mac_table_learn_key(t, k1, m2 ^ (1ull << 44), 31, &old), MAC_LEARN_MOVED);
+    assert_int_equal(old, m2);
+    assert_int_equal(mac_table_lookup_key(t, k1)->value, m2 ^ (1ull << 44));
+    assert_int_equal(mac_table_lookup_key(t, k2)->value, m1);
+
+    /* Static: replaces the learned value, learning leaves it, aging keeps it. */
+    assert_int_equal(mac_table_add_static_key(t, k2, m2, 40), 0);
+    e = mac_table_lookup_key(t, k2);
+    assert_int_equal(e->value, m2);
+    assert_int_equal(e->is_static, 1);
+    assert_int_equal(mac_table_learn_key(t, k2, m1, 50, &old), MAC_LEARN_STATIC);
+    assert_int_equal(mac_table_lookup_key(t, k2)->value, m2);
+    assert_int_equal(mac_table_add_static_key(t, 0, m1, 50), EINVAL);
+    assert_int_equal(mac_table_age(t, 1000, 100, NULL, NULL), 1); /* k1 */
+    assert_null(mac_table_lookup_key(t, k1));
+    assert_non_null(mac_table_lookup_key(t, k2));
+
+    /* Capacity bounds both kinds of entry. */
+    assert_int_equal(mac_table_learn_key(t, mac_table_key(3, 1), 1, 60, &old), MAC_LEARN_NEW);
+    assert_int_equal(mac_table_learn_key(t, mac_table_key(3, 2), 2, 60, &old), MAC_LEARN_NEW);
+    assert_int_equal(mac_table_add_static_key(t, mac_table_key(3, 3), 3, 60), 0);
+    assert_int_equal(mac_table_count(t), 4);
+    assert_int_equal(mac_table_learn_key(t, mac_table_key(3, 4), 4, 60, &old), MAC_LEARN_FULL);
+    assert_int_equal(mac_table_add_static_key(t, mac_table_key(3, 4), 4, 60), ENOSPC);
+
+    assert_false(mac_table_delete_key(t, 0));
+    assert_false(mac_table_delete_key(t, k1));
+    assert_true(mac_table_delete_key(t, k2));
+    assert_null(mac_table_lookup_key(t, k2));
+    assert_int_equal(mac_table_count(t), 3);
+    mac_table_destroy(t);
+}
+
+/* The MAC API over the shared 64-bit value: dest reads back whatever was
+ * written before in the slot, and the key API sees the same entry. */
+static void test_dest_in_value(void **state)
+{
+    (void)state;
+    struct mac_table *t = mac_table_create(4);
+    const uint64_t key = mac_table_key(1, MAC_A);
+    uint64_t old64 = 0;
+    uint32_t old = 0, replaced = 0;
+
+    /* A slot that held a wide value, emptied, then taken by a MAC entry. */
+    assert_int_equal(mac_table_learn_key(t, key, 0xffffffffffffull, 1, &old64), MAC_LEARN_NEW);
+    assert_true(mac_table_delete(t, 1, MAC_A));
+    assert_int_equal(mac_table_learn(t, 1, MAC_A, MAC_DEST_REMOTE(3), 2, &old), MAC_LEARN_NEW);
+    const struct mac_entry *e = mac_table_lookup(t, 1, MAC_A);
+    assert_int_equal(e->dest, MAC_DEST_REMOTE(3));
+    assert_ptr_equal(mac_table_lookup_key(t, key), e);
+    /* Same dest: refreshed, not moved (no stale upper bits in the value). */
+    assert_int_equal(mac_table_learn(t, 1, MAC_A, MAC_DEST_REMOTE(3), 3, &old),
+                     MAC_LEARN_REFRESHED);
+    assert_int_equal(mac_table_learn(t, 1, MAC_A, MAC_DEST_PORT(9), 4, &old), MAC_LEARN_MOVED);
+    assert_int_equal(old, MAC_DEST_REMOTE(3));
+    assert_int_equal(mac_table_add_static(t, 1, MAC_A, MAC_DEST_PORT(1), 5, &replaced), 0);
+    assert_int_equal(replaced, MAC_DEST_PORT(9));
+    assert_int_equal(mac_table_lookup(t, 1, MAC_A)->dest, MAC_DEST_PORT(1));
+    assert_true(mac_table_delete_key(t, key));
+    assert_int_equal(mac_table_count(t), 0);
+    mac_table_destroy(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -776,6 +868,8 @@ int main(void)
         cmocka_unit_test(test_capacity_one),
         cmocka_unit_test(test_random_ops_against_model),
         cmocka_unit_test(test_bulk_removal_against_model),
+        cmocka_unit_test(test_key_value_entries),
+        cmocka_unit_test(test_dest_in_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

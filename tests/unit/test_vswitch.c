@@ -11,6 +11,10 @@
  *   segment 5001 (VLAN 101): access a1, a2; trunks t1, t2; peers 10.0.2.1, 10.0.3.1
  *   segment 5002 (VLAN 102): access b1;     trunks t1, t2; peer  10.0.2.1
  *   local VTEP 10.0.1.1, underlay MTU 1600, VXLAN port 4789, aging 300 s.
+ *
+ * Segment 5001 does head-end replication without ARP suppression, except in
+ * the tests that set it up with suppression (setup_arp) or in BUM_PROXY mode
+ * (setup_proxy).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -23,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "core/arp.h"
 #include "core/parse.h"
 #include "core/vswitch.h"
 #include "core/vxlan.h"
@@ -116,13 +121,18 @@ static uint16_t add_port(struct fx *fx, const struct port_config *pc)
     return id;
 }
 
+static uint32_t add_segment_cfg(struct fx *fx, const struct segment_config *sc)
+{
+    uint32_t id = UINT32_MAX;
+
+    assert_int_equal(vswitch_segment_add(fx->sw, sc, &id), 0);
+    return id;
+}
+
 static uint32_t add_segment(struct fx *fx, uint32_t vni, uint16_t vlan)
 {
     struct segment_config sc = {.vni = vni, .vlan = vlan, .bum = BUM_HEAD_END};
-    uint32_t id = UINT32_MAX;
-
-    assert_int_equal(vswitch_segment_add(fx->sw, &sc, &id), 0);
-    return id;
+    return add_segment_cfg(fx, &sc);
 }
 
 static uint32_t add_peer(struct fx *fx, uint32_t segment, const char *addr)
@@ -134,7 +144,16 @@ static uint32_t add_peer(struct fx *fx, uint32_t segment, const char *addr)
     return id;
 }
 
-static int fx_setup(void **state, uint32_t mac_capacity)
+/* What a setup changes from the defaults (zero: the default). */
+struct fx_options {
+    uint32_t mac_capacity;
+    uint32_t arp_capacity;
+    uint32_t event_capacity;
+    bool seg1_arp_suppression;
+    enum bum_replication seg1_bum;
+};
+
+static int fx_setup(void **state, const struct fx_options *o)
 {
     struct fx *fx = calloc(1, sizeof *fx);
     struct vswitch_config cfg;
@@ -150,14 +169,16 @@ static int fx_setup(void **state, uint32_t mac_capacity)
     vswitch_config_default(&cfg);
     cfg.local_vtep4 = ip(VTEP_LOCAL);
     cfg.underlay_mtu = 1600;
-    if (mac_capacity) {
-        cfg.mac_capacity = mac_capacity;
-    }
+    cfg.mac_capacity = o->mac_capacity ? o->mac_capacity : cfg.mac_capacity;
+    cfg.arp_capacity = o->arp_capacity ? o->arp_capacity : cfg.arp_capacity;
+    cfg.event_capacity = o->event_capacity ? o->event_capacity : cfg.event_capacity;
     fx->sw = vswitch_create(&cfg, fx->pool, &error);
     assert_non_null(fx->sw);
     assert_int_equal(error, 0);
 
-    fx->seg1 = add_segment(fx, 5001, 101);
+    struct segment_config sc1 = {
+        .vni = 5001, .vlan = 101, .bum = o->seg1_bum, .arp_suppression = o->seg1_arp_suppression};
+    fx->seg1 = add_segment_cfg(fx, &sc1);
     fx->seg2 = add_segment(fx, 5002, 102);
     assert_int_not_equal(fx->seg1, fx->seg2);
 
@@ -184,12 +205,14 @@ static int fx_setup(void **state, uint32_t mac_capacity)
 
 static int setup(void **state)
 {
-    return fx_setup(state, 0);
+    const struct fx_options o = {0};
+    return fx_setup(state, &o);
 }
 
 static int setup_small_table(void **state)
 {
-    return fx_setup(state, 2);
+    const struct fx_options o = {.mac_capacity = 2};
+    return fx_setup(state, &o);
 }
 
 static void out_free(struct fx *fx);
@@ -308,9 +331,11 @@ static uint32_t flow_hash_of(const uint8_t *frame, size_t len)
     return p.meta.flow_hash;
 }
 
-/* The output to VTEP vtep is remote's IPv4/UDP/VXLAN datagram for vni around inner. */
-static void expect_vxlan_to(const struct fx *fx, uint32_t vtep, const char *remote, uint32_t vni,
-                            const uint8_t *inner, size_t inner_len)
+/* The output to VTEP vtep is remote's IPv4/UDP/VXLAN datagram for vni around
+ * inner, with flags in the VXLAN header. */
+static void expect_vxlan_flags_to(const struct fx *fx, uint32_t vtep, const char *remote,
+                                  uint32_t vni, const uint8_t *inner, size_t inner_len,
+                                  uint8_t flags)
 {
     const struct pkt *p = tx_for(fx, DV(vtep));
     const uint8_t *d = p->data;
@@ -337,9 +362,9 @@ static void expect_vxlan_to(const struct fx *fx, uint32_t vtep, const char *remo
     assert_int_equal(be16(udp + 2), 4789);
     assert_int_equal(be16(udp + 4), total - 20);
     assert_int_equal(be16(udp + 6), 0);
-    /* VXLAN: I flag, reserved zero, VNI. */
+    /* VXLAN: flags, reserved zero, VNI. */
     const uint8_t *vx = udp + 8;
-    const uint8_t vxh[8] = {0x08,         0, 0, 0, (uint8_t)(vni >> 16), (uint8_t)(vni >> 8),
+    const uint8_t vxh[8] = {flags,        0, 0, 0, (uint8_t)(vni >> 16), (uint8_t)(vni >> 8),
                             (uint8_t)vni, 0};
     assert_memory_equal(vx, vxh, 8);
     /* Inner frame untouched (and untagged: the caller passes the untagged frame). */
@@ -347,6 +372,13 @@ static void expect_vxlan_to(const struct fx *fx, uint32_t vtep, const char *remo
     const struct ip_addr *a = vswitch_vtep_addr(fx->sw, vtep);
     assert_non_null(a);
     assert_true(ip_addr_equal(a, &rem));
+}
+
+/* The same with a plain RFC 7348 header: the I flag alone. */
+static void expect_vxlan_to(const struct fx *fx, uint32_t vtep, const char *remote, uint32_t vni,
+                            const uint8_t *inner, size_t inner_len)
+{
+    expect_vxlan_flags_to(fx, vtep, remote, vni, inner, inner_len, VXLAN_FLAG_I);
 }
 
 /* Copies frame into dst with an 802.1Q/802.1ad tag inserted after the MACs. */
@@ -515,6 +547,24 @@ static void test_create_errors(void **state)
     vswitch_config_default(&cfg);
     cfg.local_vtep4 = ip("2001:db8::1"); /* IPv6 where IPv4 is expected */
     error = 0;
+    assert_null(vswitch_create(&cfg, fx->pool, &error));
+    assert_int_equal(error, EINVAL);
+
+    /* The ARP table and the event ring: defaults, and none of them empty. */
+    vswitch_config_default(&cfg);
+    assert_int_equal(cfg.arp_capacity, 65536);
+    assert_int_equal(cfg.arp_age_seconds, 300);
+    assert_int_equal(cfg.event_capacity, 4096);
+    uint32_t *fields[] = {&cfg.arp_capacity, &cfg.arp_age_seconds, &cfg.event_capacity};
+    for (size_t i = 0; i < 3; i++) {
+        vswitch_config_default(&cfg);
+        *fields[i] = 0;
+        error = 0;
+        assert_null(vswitch_create(&cfg, fx->pool, &error));
+        assert_int_equal(error, EINVAL);
+    }
+    vswitch_config_default(&cfg);
+    cfg.event_capacity = VSWITCH_EVENTS_MAX + 1;
     assert_null(vswitch_create(&cfg, fx->pool, &error));
     assert_int_equal(error, EINVAL);
 
@@ -1578,26 +1628,44 @@ static void test_aging(void **state)
     out_free(fx);
 }
 
+/* A switch of a test's own, on the fixture's pool: one segment (VNI 42), two
+ * access ports. */
+struct mini_switch {
+    struct vswitch *sw;
+    uint32_t seg;
+    uint16_t p1, p2;
+};
+
+static struct mini_switch mini_switch(struct fx *fx, const struct vswitch_config *cfg,
+                                      const struct segment_config *sc)
+{
+    struct mini_switch m = {0};
+    struct port_config pc;
+    int error = -1;
+
+    m.sw = vswitch_create(cfg, fx->pool, &error);
+    assert_non_null(m.sw);
+    assert_int_equal(vswitch_segment_add(m.sw, sc, &m.seg), 0);
+    port_config_default(&pc);
+    pc.access_segment = m.seg;
+    assert_int_equal(vswitch_port_add(m.sw, &pc, &m.p1), 0);
+    assert_int_equal(vswitch_port_add(m.sw, &pc, &m.p2), 0);
+    return m;
+}
+
 static void test_aging_configurable(void **state)
 {
     struct fx *fx = *state;
     struct vswitch_config cfg;
-    int error = -1;
 
     vswitch_config_default(&cfg);
     cfg.local_vtep4 = ip(VTEP_LOCAL);
     cfg.mac_age_seconds = 10;
-    struct vswitch *sw = vswitch_create(&cfg, fx->pool, &error);
-    assert_non_null(sw);
-    struct segment_config sc = {.vni = 42, .bum = BUM_HEAD_END};
-    uint32_t seg = 0;
-    assert_int_equal(vswitch_segment_add(sw, &sc, &seg), 0);
-    struct port_config pc;
-    port_config_default(&pc);
-    pc.access_segment = seg;
-    uint16_t p1 = 0, p2 = 0;
-    assert_int_equal(vswitch_port_add(sw, &pc, &p1), 0);
-    assert_int_equal(vswitch_port_add(sw, &pc, &p2), 0);
+    const struct segment_config sc = {.vni = 42, .bum = BUM_HEAD_END};
+    struct mini_switch m = mini_switch(fx, &cfg, &sc);
+    struct vswitch *sw = m.sw;
+    uint32_t seg = m.seg;
+    uint16_t p1 = m.p1, p2 = m.p2;
 
     size_t len = udp(fx->f, BCAST, MAC1);
     struct pkt *p = frame_to_pkt(fx->pool, fx->f, len);
@@ -2846,6 +2914,906 @@ static void test_vxlan_batch_mixed_senders(void **state)
     assert_int_equal(s.total.drops[DROP_VXLAN_UNKNOWN_VTEP], 3);
 }
 
+/* ---- ARP suppression ------------------------------------------------------ */
+
+#define IP3   "172.16.10.3"
+#define IP9   "172.16.10.9"  /* never known */
+#define IPR2  "172.16.10.21" /* MACR2's, behind VTEP 10.0.2.1 */
+#define IPR3  "172.16.10.31" /* MACR3's, behind VTEP 10.0.3.1 */
+#define NOMAC "00:00:00:00:00:00"
+
+static int setup_arp(void **state)
+{
+    const struct fx_options o = {.seg1_arp_suppression = true};
+    return fx_setup(state, &o);
+}
+
+static int setup_arp_small(void **state)
+{
+    const struct fx_options o = {.seg1_arp_suppression = true, .arp_capacity = 2};
+    return fx_setup(state, &o);
+}
+
+static void arp_static(struct fx *fx, uint32_t segment, const char *addr, const char *m)
+{
+    struct ip_addr a = ip(addr);
+    struct eth_addr e = mac(m);
+    assert_int_equal(vswitch_arp_add_static(fx->sw, segment, &a, &e, NOW), 0);
+}
+
+static const struct mac_entry *arp_lookup(const struct fx *fx, uint32_t segment, const char *addr)
+{
+    struct ip_addr a = ip(addr);
+    return vswitch_arp_lookup(fx->sw, segment, &a);
+}
+
+/* The ARP table maps addr to m in segment. */
+static void expect_arp(const struct fx *fx, uint32_t segment, const char *addr, const char *m,
+                       bool is_static)
+{
+    const struct mac_entry *e = arp_lookup(fx, segment, addr);
+    struct ip_addr a = ip(addr);
+    struct eth_addr want = mac(m);
+
+    if (!e) {
+        fail_msg("%s not in the ARP table of segment %u", addr, segment);
+    }
+    assert_int_equal(arp_entry_mac(e), eth_addr_to_u64(want.bytes));
+    assert_int_equal(arp_entry_ip(e), (uint32_t)a.bytes[12] << 24 | (uint32_t)a.bytes[13] << 16 |
+                                          (uint32_t)a.bytes[14] << 8 | a.bytes[15]);
+    assert_int_equal(mac_entry_segment(e), segment);
+    assert_int_equal(e->is_static, is_static);
+}
+
+static uint32_t drain(struct fx *fx, struct vswitch_event *ev, uint32_t max, uint64_t *lost)
+{
+    return vswitch_events_drain(fx->sw, ev, max, lost);
+}
+
+/* ev is the event described; addr NULL for a MAC event (its ip must be zero). */
+static void expect_event(const struct vswitch_event *ev, enum vswitch_event_type type,
+                         uint32_t segment, uint16_t port, uint16_t old_port, const char *m,
+                         const char *addr)
+{
+    struct eth_addr want = mac(m);
+    struct ip_addr a = {0};
+
+    if (addr) {
+        a = ip(addr);
+    }
+    assert_int_equal(ev->type, type);
+    assert_int_equal(ev->segment, segment);
+    assert_int_equal(ev->port, port);
+    assert_int_equal(ev->old_port, old_port);
+    assert_memory_equal(ev->mac.bytes, want.bytes, ETH_ADDR_LEN);
+    assert_memory_equal(ev->ip.bytes, a.bytes, sizeof a.bytes);
+}
+
+/* Drains up to max events, none of them lost; returns how many. */
+static uint32_t drain_all(struct fx *fx, struct vswitch_event *ev, uint32_t max)
+{
+    uint64_t lost = 99;
+    uint32_t n = drain(fx, ev, max, &lost);
+    assert_int_equal(lost, 0);
+    return n;
+}
+
+/* ev[0] and ev[1]: a new host on port of segment 5001, its MAC then its address. */
+static void expect_host_events(const struct fx *fx, const struct vswitch_event *ev, uint16_t port,
+                               const char *m, const char *addr)
+{
+    expect_event(&ev[0], VSWITCH_EVENT_MAC_LEARNED, fx->seg1, port, port, m, NULL);
+    expect_event(&ev[1], VSWITCH_EVENT_IP_LEARNED, fx->seg1, port, port, m, addr);
+}
+
+/* Nothing queued, nothing lost. */
+static void expect_no_events(struct fx *fx)
+{
+    struct vswitch_event ev;
+    uint64_t lost = 99;
+    assert_int_equal(drain(fx, &ev, 1, &lost), 0);
+    assert_int_equal(lost, 0);
+}
+
+static void test_arp_config(void **state)
+{
+    struct fx *fx = *state;
+    /* The segment flag is kept; off unless asked. */
+    assert_true(vswitch_segment_get(fx->sw, fx->seg1)->arp_suppression);
+    assert_false(vswitch_segment_get(fx->sw, fx->seg2)->arp_suppression);
+
+    /* Static entries: what is refused. */
+    struct ip_addr a = ip(IP2);
+    struct eth_addr m = mac(MAC2);
+    assert_int_equal(vswitch_arp_add_static(fx->sw, 999, &a, &m, NOW), ENOENT);
+    static const char *const bad_ips[] = {"2001:db8::2", "0.0.0.0",   "0.1.2.3",        "127.0.0.1",
+                                          "224.0.0.1",   "240.0.0.1", "255.255.255.255"};
+    for (size_t i = 0; i < sizeof bad_ips / sizeof bad_ips[0]; i++) {
+        struct ip_addr b = ip(bad_ips[i]);
+        assert_int_equal(vswitch_arp_add_static(fx->sw, fx->seg1, &b, &m, NOW), EINVAL);
+        assert_null(vswitch_arp_lookup(fx->sw, fx->seg1, &b));
+        assert_int_equal(vswitch_arp_del(fx->sw, fx->seg1, &b), ENOENT);
+    }
+    struct eth_addr zero = mac(NOMAC), bcast = mac(BCAST), mcast = mac("01:00:5e:00:00:01");
+    assert_int_equal(vswitch_arp_add_static(fx->sw, fx->seg1, &a, &zero, NOW), EINVAL);
+    assert_int_equal(vswitch_arp_add_static(fx->sw, fx->seg1, &a, &bcast, NOW), EINVAL);
+    assert_int_equal(vswitch_arp_add_static(fx->sw, fx->seg1, &a, &mcast, NOW), EINVAL);
+    assert_null(arp_lookup(fx, fx->seg1, IP2));
+
+    /* Added, replaced, per segment, removed. */
+    arp_static(fx, fx->seg1, IP2, MAC2);
+    expect_arp(fx, fx->seg1, IP2, MAC2, true);
+    assert_null(arp_lookup(fx, fx->seg2, IP2));
+    assert_null(arp_lookup(fx, 999, IP2));
+    arp_static(fx, fx->seg1, IP2, MAC5);
+    expect_arp(fx, fx->seg1, IP2, MAC5, true);
+    arp_static(fx, fx->seg2, IP2, MACB);
+    expect_arp(fx, fx->seg2, IP2, MACB, true);
+    expect_arp(fx, fx->seg1, IP2, MAC5, true);
+    assert_int_equal(vswitch_arp_del(fx->sw, 999, &a), ENOENT);
+    assert_int_equal(vswitch_arp_del(fx->sw, fx->seg1, &a), 0);
+    assert_int_equal(vswitch_arp_del(fx->sw, fx->seg1, &a), ENOENT);
+    assert_null(arp_lookup(fx, fx->seg1, IP2));
+    expect_arp(fx, fx->seg2, IP2, MACB, true);
+    /* Controller actions make no events. */
+    expect_no_events(fx);
+}
+
+/* The request a1 sends for IP2 is answered from the table, out of a1, with
+ * exactly the reply IP2's owner would send; nothing else goes anywhere. */
+static void test_arp_suppressed_reply(void **state)
+{
+    struct fx *fx = *state;
+    static const uint8_t reply[42] = {
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x01, /* to the requester */
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x02, /* from IP2's MAC */
+        0x08, 0x06,                         /* ARP */
+        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, /* Ethernet, IPv4 */
+        0x00, 0x02,                         /* reply */
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x02, /* sender: MAC2 */
+        0xac, 0x10, 0x0a, 0x02,             /*         172.16.10.2 */
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x01, /* target: MAC1 */
+        0xac, 0x10, 0x0a, 0x01,             /*         172.16.10.1 */
+    };
+
+    arp_static(fx, fx->seg1, IP2, MAC2);
+    size_t len = frame_arp(fx->f, 1, MAC1, IP1, NOMAC, IP2);
+    assert_int_equal(len, 42);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1);
+    expect_frame(fx, fx->a1, reply, sizeof reply);
+    /* The same as frame_arp() builds for a reply. */
+    assert_int_equal(frame_arp(fx->e, 2, MAC2, IP2, MAC1, IP1), 42);
+    assert_memory_equal(fx->e, reply, 42);
+    assert_int_equal(pkt_pool_available(fx->pool), POOL_SIZE - 1);
+    out_free(fx);
+
+    /* In and out of a1, and nowhere else. */
+    struct vswitch_counters c[4] = {port_ctr(fx, fx->a1), seg_ctr(fx, fx->seg1),
+                                    port_ctr(fx, fx->a2), vtep_ctr(fx, fx->v2)};
+    for (int i = 0; i < 4; i++) {
+        uint64_t n = i < 2;
+        expect_ctr(&c[i], n, n * 42, n, n * 42, 0);
+        expect_no_drops(&c[i]);
+    }
+    struct vswitch_stats s = stats(fx);
+    expect_ctr(&s.total, 1, 42, 1, 42, 0);
+    expect_no_drops(&s.total);
+    assert_int_equal(s.arp_suppressed, 1);
+    assert_int_equal(s.arp_learned, 1);
+
+    /* The requester taught its own address, and said so. */
+    expect_arp(fx, fx->seg1, IP1, MAC1, false);
+    assert_int_equal(arp_lookup(fx, fx->seg1, IP1)->last_seen, NOW);
+    expect_arp(fx, fx->seg1, IP2, MAC2, true);
+    struct vswitch_event ev[4];
+    assert_int_equal(drain_all(fx, ev, 4), 2);
+    expect_host_events(fx, ev, fx->a1, MAC1, IP1);
+
+    /* A request padded to 60 bytes gets the same 42-byte answer. */
+    memset(fx->f + 42, 0xee, 18);
+    run_port(fx, fx->a1, fx->f, 60, NOW + 1);
+    EXPECT_DESTS(fx, fx->a1);
+    expect_frame(fx, fx->a1, reply, sizeof reply);
+    out_free(fx);
+    s = stats(fx);
+    assert_int_equal(s.arp_suppressed, 2);
+    assert_int_equal(s.arp_learned, 1); /* refreshed */
+    assert_int_equal(arp_lookup(fx, fx->seg1, IP1)->last_seen, NOW + 1);
+    expect_no_events(fx);
+}
+
+/* From a trunk, the answer goes back tagged with the segment's VLAN and the
+ * request's priority; from an access port with a priority tag, untagged. */
+static void test_arp_suppressed_on_trunk(void **state)
+{
+    struct fx *fx = *state;
+
+    arp_static(fx, fx->seg1, IP2, MAC2);
+    size_t len = frame_arp(fx->x, 1, MAC3, IP3, NOMAC, IP2);
+    len = with_tag(fx->f, fx->x, len, 0x8100, 5, 101);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->t1);
+    size_t elen = frame_arp(fx->x, 2, MAC2, IP2, MAC3, IP3);
+    elen = with_tag(fx->e, fx->x, elen, 0x8100, 5, 101);
+    assert_int_equal(elen, 46);
+    expect_frame(fx, fx->t1, fx->e, elen);
+    out_free(fx);
+    struct vswitch_counters c = port_ctr(fx, fx->t1);
+    expect_ctr(&c, 1, 46, 1, 46, 0);
+    expect_arp(fx, fx->seg1, IP3, MAC3, false);
+
+    /* Segment 5002 on the same trunk has no suppression: flooded. */
+    arp_static(fx, fx->seg2, IP2, MAC2);
+    len = frame_arp(fx->x, 1, MAC3, IP3, NOMAC, IP2);
+    len = with_tag(fx->f, fx->x, len, 0x8100, 0, 102);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->b1, fx->t2, DV(fx->v2));
+    expect_frame(fx, fx->t2, fx->f, len);
+    out_free(fx);
+    assert_null(arp_lookup(fx, fx->seg2, IP3)); /* and nothing learned there */
+
+    /* Priority-tagged on an access port. */
+    len = frame_arp(fx->x, 1, MAC1, IP1, NOMAC, IP2);
+    len = with_tag(fx->f, fx->x, len, 0x8100, 3, 0);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1);
+    elen = frame_arp(fx->e, 2, MAC2, IP2, MAC1, IP1);
+    expect_frame(fx, fx->a1, fx->e, elen);
+    out_free(fx);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.arp_suppressed, 2);
+    expect_no_drops(&s.total);
+}
+
+/* An unknown address is flooded as before; the answer, from the overlay here,
+ * teaches the table, and the next request for it is answered locally. A
+ * request from the overlay is learned from but never answered. */
+static void test_arp_unknown_floods_answer_teaches(void **state)
+{
+    struct fx *fx = *state;
+    uint8_t inner[256];
+
+    size_t len = frame_arp(fx->f, 1, MAC1, IP1, NOMAC, IPR2);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    expect_frame(fx, fx->a2, fx->f, len);
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5001, fx->f, len);
+    out_free(fx);
+    assert_null(arp_lookup(fx, fx->seg1, IPR2));
+
+    /* The answer from behind VTEP2, unicast to MAC1. */
+    size_t ilen = frame_arp(inner, 2, MACR2, IPR2, MAC1, IP1);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, inner, ilen, NOW);
+    EXPECT_DESTS(fx, fx->a1);
+    expect_frame(fx, fx->a1, inner, ilen);
+    out_free(fx);
+    expect_arp(fx, fx->seg1, IPR2, MACR2, false);
+    expect_mac_at(fx, fx->seg1, MACR2, MAC_DEST_REMOTE(fx->v2), false);
+
+    /* a2 asks: answered here, the underlay never sees it. */
+    len = frame_arp(fx->f, 1, MAC2, IP2, NOMAC, IPR2);
+    run_port(fx, fx->a2, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2);
+    size_t elen = frame_arp(fx->e, 2, MACR2, IPR2, MAC2, IP2);
+    expect_frame(fx, fx->a2, fx->e, elen);
+    out_free(fx);
+    struct vswitch_counters c = vtep_ctr(fx, fx->v2);
+    expect_ctr(&c, 1, ilen, 1, 36 + 42, 1); /* rx: the reply; tx: the first flood only */
+
+    /* A request from the overlay for a known address: flooded locally, not answered. */
+    ilen = frame_arp(inner, 1, MACR3, IPR3, NOMAC, IP1);
+    run_vxlan(fx, VTEP3, VXLAN_FLAG_I, 5001, inner, ilen, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2);
+    expect_frame(fx, fx->a1, inner, ilen);
+    out_free(fx);
+    expect_arp(fx, fx->seg1, IPR3, MACR3, false);
+
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.arp_suppressed, 1);
+    assert_int_equal(s.arp_learned, 4); /* IP1, IPR2, IP2, IPR3 */
+    expect_no_drops(&s.total);
+    /* Events for what local ports taught only. */
+    struct vswitch_event ev[8];
+    assert_int_equal(drain_all(fx, ev, 8), 4);
+    expect_host_events(fx, ev, fx->a1, MAC1, IP1);
+    expect_host_events(fx, ev + 2, fx->a2, MAC2, IP2);
+}
+
+/* Gratuitous ARP (request or reply with sender = target address) is never
+ * answered and updates learned entries, from a port or the overlay; static
+ * entries stay the controller's. */
+static void test_arp_gratuitous_updates(void **state)
+{
+    struct fx *fx = *state;
+    uint8_t inner[256];
+    struct vswitch_event ev[8];
+
+    size_t len = frame_arp(fx->f, 1, MAC1, IP1, NOMAC, IP9);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    out_free(fx);
+    expect_arp(fx, fx->seg1, IP1, MAC1, false);
+    assert_int_equal(drain(fx, ev, 8, NULL), 2);
+
+    /* IP1 moves to MAC5 behind a2: its announcement is flooded, not answered. */
+    len = frame_arp(fx->f, 1, MAC5, IP1, NOMAC, IP1);
+    run_port(fx, fx->a2, fx->f, len, NOW + 1);
+    EXPECT_DESTS(fx, fx->a1, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    expect_frame(fx, fx->a1, fx->f, len);
+    out_free(fx);
+    expect_arp(fx, fx->seg1, IP1, MAC5, false);
+    assert_int_equal(arp_lookup(fx, fx->seg1, IP1)->last_seen, NOW + 1);
+    assert_int_equal(drain_all(fx, ev, 8), 2);
+    expect_host_events(fx, ev, fx->a2, MAC5, IP1);
+
+    /* Then behind VTEP2, by a gratuitous reply: learned, no event. */
+    size_t ilen = frame_arp(inner, 2, MACR2, IP1, BCAST, IP1);
+    run_vxlan(fx, VTEP2, VXLAN_FLAG_I, 5001, inner, ilen, NOW + 2);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2);
+    out_free(fx);
+    expect_arp(fx, fx->seg1, IP1, MACR2, false);
+    expect_no_events(fx);
+
+    /* A static entry is not moved by an announcement, nor reported. */
+    arp_static(fx, fx->seg1, IP2, MAC2);
+    len = frame_arp(fx->f, 1, MAC6, IP2, NOMAC, IP2);
+    run_port(fx, fx->a1, fx->f, len, NOW + 3);
+    assert_int_equal(fx->out.n, 5);
+    out_free(fx);
+    expect_arp(fx, fx->seg1, IP2, MAC2, true);
+    assert_int_equal(drain(fx, ev, 8, NULL), 1); /* MAC6 on a1 */
+    assert_int_equal(ev[0].type, VSWITCH_EVENT_MAC_LEARNED);
+
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.arp_learned, 1);
+    assert_int_equal(s.arp_changed, 2);
+    assert_int_equal(s.arp_suppressed, 0);
+}
+
+/* What is forwarded as usual even with suppression on. */
+static void test_arp_not_answered(void **state)
+{
+    struct fx *fx = *state;
+
+    arp_static(fx, fx->seg1, IP1, MAC1);
+    /* A host probing for its own address (RFC 5227): it must not hear itself. */
+    size_t len = frame_arp(fx->f, 1, MAC1, "0.0.0.0", NOMAC, IP1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    out_free(fx);
+
+    /* Another host probing for that address hears that it is taken; the probe
+     * (sender 0.0.0.0) teaches nothing. */
+    len = frame_arp(fx->f, 1, MAC2, "0.0.0.0", NOMAC, IP1);
+    run_port(fx, fx->a2, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2);
+    size_t elen = frame_arp(fx->e, 2, MAC1, IP1, MAC2, "0.0.0.0");
+    expect_frame(fx, fx->a2, fx->e, elen);
+    out_free(fx);
+
+    /* A customer tag left in the frame (QinQ payload) hides the ARP from the switch. */
+    size_t alen = frame_arp(fx->e, 1, MAC3, IP3, NOMAC, IP1);
+    alen = with_tag(fx->x, fx->e, alen, 0x8100, 0, 7);
+    len = with_tag(fx->f, fx->x, alen, 0x8100, 0, 101);
+    run_port(fx, fx->t1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t2, DV(fx->v2), DV(fx->v3));
+    expect_frame(fx, fx->a1, fx->x, alen);
+    out_free(fx);
+    assert_null(arp_lookup(fx, fx->seg1, IP3));
+
+    /* Operations other than request and reply (3: RARP request). */
+    len = frame_arp(fx->f, 3, MAC2, IP2, BCAST, IP1);
+    run_port(fx, fx->a2, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->t1, fx->t2, DV(fx->v2), DV(fx->v3));
+    out_free(fx);
+    assert_null(arp_lookup(fx, fx->seg1, IP2));
+
+    /* A request for a target that is no host address. */
+    len = frame_arp(fx->f, 1, MAC2, IP2, NOMAC, "224.0.0.1");
+    run_port(fx, fx->a2, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 5);
+    out_free(fx);
+    expect_arp(fx, fx->seg1, IP2, MAC2, false);
+
+    /* A port with learning off teaches nothing, and is answered all the same. */
+    struct port_config pc = *vswitch_port_get(fx->sw, fx->a1);
+    pc.learning = false;
+    assert_int_equal(vswitch_port_set(fx->sw, fx->a1, &pc), 0);
+    len = frame_arp(fx->f, 1, MAC5, IP9, NOMAC, IP2);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1);
+    elen = frame_arp(fx->e, 2, MAC2, IP2, MAC5, IP9);
+    expect_frame(fx, fx->a1, fx->e, elen);
+    out_free(fx);
+    assert_null(arp_lookup(fx, fx->seg1, IP9));
+
+    /* A sender MAC that is multicast teaches nothing. */
+    len = frame_arp(fx->f, 1, MAC2, IP3, NOMAC, IP9);
+    fx->f[22] = 0x03; /* sender hardware address, first octet: group bit */
+    run_port(fx, fx->a2, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 5);
+    out_free(fx);
+    assert_null(arp_lookup(fx, fx->seg1, IP3));
+
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.arp_suppressed, 2);
+    assert_int_equal(s.arp_learned, 1); /* IP2 */
+    expect_no_drops(&s.total);
+}
+
+/* Learned entries age like MACs, by their own age; static ones stay. */
+static void test_arp_aging(void **state)
+{
+    struct fx *fx = *state;
+
+    size_t len = frame_arp(fx->f, 1, MAC1, IP1, NOMAC, IP9);
+    run_port(fx, fx->a1, fx->f, len, 100);
+    out_free(fx);
+    len = frame_arp(fx->f, 1, MAC2, IP2, NOMAC, IP9);
+    run_port(fx, fx->a2, fx->f, len, 300);
+    out_free(fx);
+    arp_static(fx, fx->seg1, IP3, MAC3);
+
+    assert_int_equal(vswitch_age(fx->sw, 399), 0);
+    assert_non_null(arp_lookup(fx, fx->seg1, IP1));
+    /* The return value counts MACs (MAC1 here); ARP entries go to arp_aged. */
+    assert_int_equal(vswitch_age(fx->sw, 400), 1);
+    assert_null(arp_lookup(fx, fx->seg1, IP1));
+    expect_arp(fx, fx->seg1, IP2, MAC2, false);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.arp_aged, 1);
+    assert_int_equal(s.mac_aged, 1);
+    assert_int_equal(vswitch_age(fx->sw, 600), 1);
+    assert_null(arp_lookup(fx, fx->seg1, IP2));
+    expect_arp(fx, fx->seg1, IP3, MAC3, true);
+    s = stats(fx);
+    assert_int_equal(s.arp_aged, 2);
+
+    /* Aged out: flooded again. */
+    len = frame_arp(fx->f, 1, MAC3, IP3, NOMAC, IP1);
+    run_port(fx, fx->a1, fx->f, len, 700);
+    assert_int_equal(fx->out.n, 5);
+    out_free(fx);
+
+    /* Its own age: 10 s, where MACs keep 300. */
+    struct vswitch_config cfg;
+    vswitch_config_default(&cfg);
+    cfg.arp_age_seconds = 10;
+    const struct segment_config sc = {.vni = 42, .arp_suppression = true};
+    struct mini_switch m = mini_switch(fx, &cfg, &sc);
+    struct vswitch *sw = m.sw;
+    uint32_t seg = m.seg;
+    len = frame_arp(fx->f, 1, MAC1, IP1, NOMAC, IP9);
+    struct pkt *p = frame_to_pkt(fx->pool, fx->f, len);
+    vswitch_input_port(sw, m.p1, &p, 1, 50, &fx->out);
+    EXPECT_DESTS(fx, m.p2);
+    out_free(fx);
+    struct ip_addr a1 = ip(IP1);
+    assert_non_null(vswitch_arp_lookup(sw, seg, &a1));
+    assert_int_equal(vswitch_age(sw, 59), 0);
+    assert_non_null(vswitch_arp_lookup(sw, seg, &a1));
+    assert_int_equal(vswitch_age(sw, 60), 0);
+    assert_null(vswitch_arp_lookup(sw, seg, &a1));
+    struct eth_addr m1 = mac(MAC1);
+    assert_non_null(vswitch_mac_lookup(sw, seg, &m1));
+    vswitch_destroy(sw);
+}
+
+/* A full ARP table learns no more (counted); requests for what it could not
+ * learn are flooded; a static entry does not fit either. */
+static void test_arp_table_full(void **state)
+{
+    struct fx *fx = *state;
+    static const char *const macs[] = {MAC1, MAC2, MAC3};
+    static const char *const ips[] = {IP1, IP2, IP3};
+
+    for (int i = 0; i < 3; i++) {
+        size_t len = frame_arp(fx->f, 1, macs[i], ips[i], NOMAC, IP9);
+        run_port(fx, fx->a1, fx->f, len, NOW);
+        out_free(fx);
+    }
+    expect_arp(fx, fx->seg1, IP1, MAC1, false);
+    expect_arp(fx, fx->seg1, IP2, MAC2, false);
+    assert_null(arp_lookup(fx, fx->seg1, IP3));
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.arp_learned, 2);
+    assert_int_equal(s.arp_table_full, 1);
+    struct ip_addr a = ip(IP9);
+    struct eth_addr m = mac(MAC9);
+    assert_int_equal(vswitch_arp_add_static(fx->sw, fx->seg1, &a, &m, NOW), ENOSPC);
+
+    size_t len = frame_arp(fx->f, 1, MAC1, IP1, NOMAC, IP3);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 5);
+    out_free(fx);
+    len = frame_arp(fx->f, 1, MAC3, IP3, NOMAC, IP2);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a1);
+    out_free(fx);
+    /* Deleting makes room. */
+    struct ip_addr a1 = ip(IP1);
+    assert_int_equal(vswitch_arp_del(fx->sw, fx->seg1, &a1), 0);
+    assert_int_equal(vswitch_arp_add_static(fx->sw, fx->seg1, &a, &m, NOW), 0);
+}
+
+static void count_entry(const struct mac_entry *e, void *ctx)
+{
+    (void)e;
+    (*(uint32_t *)ctx)++;
+}
+
+/* Deleting a segment removes its ARP entries, learned and static. */
+static void test_arp_segment_del_flushes(void **state)
+{
+    struct fx *fx = *state;
+    struct segment_config sc = {.vni = 5003, .arp_suppression = true};
+    uint32_t seg3 = add_segment_cfg(fx, &sc);
+    uint32_t n = 0;
+
+    arp_static(fx, seg3, IP1, MAC1);
+    arp_static(fx, seg3, IP2, MAC2);
+    arp_static(fx, fx->seg1, IP1, MAC1);
+    vswitch_arp_foreach(fx->sw, count_entry, &n);
+    assert_int_equal(n, 3);
+    assert_int_equal(vswitch_segment_del(fx->sw, seg3), 0);
+    n = 0;
+    vswitch_arp_foreach(fx->sw, count_entry, &n);
+    assert_int_equal(n, 1);
+    expect_arp(fx, fx->seg1, IP1, MAC1, true);
+    /* A new segment in the same slot starts empty. */
+    assert_int_equal(add_segment_cfg(fx, &sc), seg3);
+    assert_null(arp_lookup(fx, seg3, IP1));
+}
+
+/* ---- Learn events --------------------------------------------------------- */
+
+static int setup_small_events(void **state)
+{
+    const struct fx_options o = {.event_capacity = 4};
+    return fx_setup(state, &o);
+}
+
+/* Learned, moved (port to port, VTEP to port, port to VTEP) and aged on local
+ * ports; nothing for what happens behind VTEPs only, or for static entries. */
+static void test_events_mac(void **state)
+{
+    struct fx *fx = *state;
+    struct vswitch_event ev[8];
+    uint64_t lost = 1;
+    const uint16_t ovl = PKT_PORT_OVERLAY;
+
+    learn_on_port(fx, fx->a1, MAC1, NOW);
+    learn_on_port(fx, fx->a1, MAC1, NOW + 1); /* refreshed */
+    learn_on_port(fx, fx->a2, MAC1, NOW + 1);
+    learn_remote(fx, VTEP2, 5001, MACR2, NOW + 1);
+    learn_remote(fx, VTEP3, 5001, MACR2, NOW + 1); /* VTEP to VTEP */
+    learn_on_port(fx, fx->a2, MACR2, NOW + 2);
+    learn_remote(fx, VTEP2, 5001, MAC1, NOW + 3);
+    struct eth_addr m9 = mac(MAC9);
+    assert_int_equal(vswitch_mac_add_static(fx->sw, fx->seg1, &m9, MAC_DEST_PORT(fx->a1), NOW), 0);
+    learn_on_port(fx, fx->b1, MACB, NOW + 4);
+
+    /* Oldest first, a few at a time. */
+    assert_int_equal(drain(fx, ev, 2, &lost), 2);
+    assert_int_equal(lost, 0);
+    expect_event(&ev[0], VSWITCH_EVENT_MAC_LEARNED, fx->seg1, fx->a1, fx->a1, MAC1, NULL);
+    expect_event(&ev[1], VSWITCH_EVENT_MAC_MOVED, fx->seg1, fx->a2, fx->a1, MAC1, NULL);
+    assert_int_equal(drain(fx, ev, 8, &lost), 3);
+    expect_event(&ev[0], VSWITCH_EVENT_MAC_MOVED, fx->seg1, fx->a2, ovl, MACR2, NULL);
+    expect_event(&ev[1], VSWITCH_EVENT_MAC_MOVED, fx->seg1, ovl, fx->a2, MAC1, NULL);
+    expect_event(&ev[2], VSWITCH_EVENT_MAC_LEARNED, fx->seg2, fx->b1, fx->b1, MACB, NULL);
+    expect_no_events(fx);
+
+    /* Aging: MAC1 is behind VTEP2 now (no event), MACR2 on a2 and MACB on b1 are local. */
+    assert_int_equal(vswitch_age(fx->sw, NOW + 1000), 3);
+    assert_int_equal(drain(fx, ev, 8, &lost), 2);
+    bool seen_a2 = false, seen_b1 = false;
+    for (int i = 0; i < 2; i++) {
+        if (ev[i].port == fx->a2) {
+            expect_event(&ev[i], VSWITCH_EVENT_MAC_AGED, fx->seg1, fx->a2, fx->a2, MACR2, NULL);
+            seen_a2 = true;
+        } else {
+            expect_event(&ev[i], VSWITCH_EVENT_MAC_AGED, fx->seg2, fx->b1, fx->b1, MACB, NULL);
+            seen_b1 = true;
+        }
+    }
+    assert_true(seen_a2 && seen_b1);
+    /* Deleting a port flushes its MACs without events: the owner did it. */
+    learn_on_port(fx, fx->a2, MAC2, NOW + 1000);
+    assert_int_equal(drain(fx, ev, 8, NULL), 1);
+    assert_int_equal(vswitch_port_del(fx->sw, fx->a2), 0);
+    expect_no_events(fx);
+    assert_int_equal(stats(fx).events_lost, 0);
+}
+
+/* A full ring loses the newest events and says how many, once; the ring wraps. */
+static void test_events_overflow(void **state)
+{
+    struct fx *fx = *state;
+    struct vswitch_event ev[8];
+    char text[6][ETH_ADDR_STRLEN];
+    uint64_t lost = 0;
+
+    for (int i = 0; i < 6; i++) {
+        snprintf(text[i], sizeof text[i], "02:00:00:00:01:%02x", i);
+        learn_on_port(fx, fx->a1, text[i], NOW);
+    }
+    assert_int_equal(drain(fx, ev, 8, &lost), 4);
+    assert_int_equal(lost, 2);
+    for (int i = 0; i < 4; i++) {
+        expect_event(&ev[i], VSWITCH_EVENT_MAC_LEARNED, fx->seg1, fx->a1, fx->a1, text[i], NULL);
+    }
+    assert_int_equal(stats(fx).events_lost, 2);
+    expect_no_events(fx); /* reported once */
+    assert_int_equal(stats(fx).events_lost, 2);
+
+    /* Wrap around: 3 in, 2 out, 3 more in (the last slots, then the first). */
+    for (int i = 0; i < 3; i++) {
+        learn_on_port(fx, fx->a2, text[i], NOW); /* moves */
+    }
+    assert_int_equal(drain(fx, ev, 2, &lost), 2);
+    assert_int_equal(lost, 0);
+    expect_event(&ev[0], VSWITCH_EVENT_MAC_MOVED, fx->seg1, fx->a2, fx->a1, text[0], NULL);
+    expect_event(&ev[1], VSWITCH_EVENT_MAC_MOVED, fx->seg1, fx->a2, fx->a1, text[1], NULL);
+    for (int i = 0; i < 3; i++) {
+        learn_on_port(fx, fx->b1, text[i], NOW); /* new in 5002 */
+    }
+    assert_int_equal(drain(fx, ev, 8, &lost), 4);
+    assert_int_equal(lost, 0);
+    expect_event(&ev[0], VSWITCH_EVENT_MAC_MOVED, fx->seg1, fx->a2, fx->a1, text[2], NULL);
+    for (int i = 0; i < 3; i++) {
+        expect_event(&ev[i + 1], VSWITCH_EVENT_MAC_LEARNED, fx->seg2, fx->b1, fx->b1, text[i],
+                     NULL);
+    }
+    /* NULL for lost: the count waits for a caller that asks. */
+    for (int i = 0; i < 10; i++) {
+        char m[ETH_ADDR_STRLEN];
+        snprintf(m, sizeof m, "02:00:00:00:02:%02x", i);
+        learn_on_port(fx, fx->a1, m, NOW);
+    }
+    assert_int_equal(drain(fx, ev, 8, NULL), 4);
+    assert_int_equal(drain(fx, ev, 8, &lost), 0);
+    assert_int_equal(lost, 6);
+    assert_int_equal(stats(fx).events_lost, 8);
+}
+
+/* ---- Proxy replication ----------------------------------------------------- */
+
+#define VTEP_R1 "10.0.1.2" /* in this host's subnet */
+#define VTEP_R2 "10.0.1.3" /* in this host's subnet */
+#define VTEP_X  "10.0.2.2" /* in VTEP2's subnet: VTEP2 is its proxy */
+#define MACX    "02:00:00:00:22:01"
+
+struct proxy_fx {
+    uint32_t r1, r2, x;
+};
+
+static int setup_proxy(void **state)
+{
+    const struct fx_options o = {.seg1_bum = BUM_PROXY};
+    return fx_setup(state, &o);
+}
+
+/* Segment 5001 in proxy mode: this host's subnet 10.0.1.0/24 holds r1 and r2;
+ * VTEP2 is the proxy of 10.0.2.0/24 (where x is), VTEP3 of 10.0.3.0/24. */
+static struct proxy_fx proxy_lists(struct fx *fx)
+{
+    struct proxy_fx p = {
+        .r1 = add_peer(fx, fx->seg1, VTEP_R1),
+        .r2 = add_peer(fx, fx->seg1, VTEP_R2),
+        .x = add_peer(fx, fx->seg1, VTEP_X),
+    };
+    const struct ip_addr proxies[2] = {ip(VTEP2), ip(VTEP3)};
+    const struct ip_addr replicas[2] = {ip(VTEP_R1), ip(VTEP_R2)};
+    assert_int_equal(vswitch_segment_replication_set(fx->sw, fx->seg1, proxies, 2, replicas, 2), 0);
+    return p;
+}
+
+static void test_proxy_config(void **state)
+{
+    struct fx *fx = *state;
+    uint32_t ids[4] = {0};
+
+    assert_int_equal(vswitch_segment_get(fx->sw, fx->seg1)->bum, BUM_PROXY);
+    struct segment_config sc = {.vni = 7000, .bum = (enum bum_replication)7};
+    uint32_t id = 0;
+    assert_int_equal(vswitch_segment_add(fx->sw, &sc, &id), EINVAL);
+    assert_int_equal(vswitch_segment_proxies(fx->sw, fx->seg1, ids, 4), 0);
+    assert_int_equal(vswitch_segment_replicas(fx->sw, fx->seg1, ids, 4), 0);
+
+    struct proxy_fx p = proxy_lists(fx);
+    assert_int_equal(vswitch_segment_proxies(fx->sw, fx->seg1, ids, 4), 2);
+    assert_int_equal(ids[0], fx->v2);
+    assert_int_equal(ids[1], fx->v3);
+    assert_int_equal(vswitch_segment_replicas(fx->sw, fx->seg1, ids, 1), 2); /* max 1 */
+    assert_int_equal(ids[0], p.r1);
+    assert_int_equal(ids[1], fx->v3); /* untouched beyond max */
+
+    /* Refused calls change nothing. */
+    const struct ip_addr v2 = ip(VTEP2), v3 = ip(VTEP3), r1 = ip(VTEP_R1), none = ip("10.0.9.9");
+    const struct ip_addr twice[2] = {v2, v2};
+    assert_int_equal(vswitch_segment_replication_set(fx->sw, 999, &v2, 1, NULL, 0), ENOENT);
+    assert_int_equal(vswitch_segment_replication_set(fx->sw, fx->seg1, &none, 1, NULL, 0), ENOENT);
+    assert_int_equal(vswitch_segment_replication_set(fx->sw, fx->seg1, &v2, 1, &none, 1), ENOENT);
+    /* VTEP3 exists, but is no peer of 5002. */
+    assert_int_equal(vswitch_segment_replication_set(fx->sw, fx->seg2, &v3, 1, NULL, 0), ENOENT);
+    assert_int_equal(vswitch_segment_replication_set(fx->sw, fx->seg1, twice, 2, NULL, 0), EINVAL);
+    assert_int_equal(vswitch_segment_replication_set(fx->sw, fx->seg1, NULL, 0, twice, 2), EINVAL);
+    assert_int_equal(vswitch_segment_replication_set(fx->sw, fx->seg1, &v2, 1, &v2, 1), EINVAL);
+    assert_int_equal(vswitch_segment_proxies(fx->sw, fx->seg1, ids, 4), 2);
+    assert_int_equal(vswitch_segment_replicas(fx->sw, fx->seg1, ids, 4), 2);
+    assert_int_equal(vswitch_segment_proxies(fx->sw, 999, ids, 4), 0);
+
+    /* A peer that goes away leaves the lists; the rest stays in order. */
+    assert_int_equal(vswitch_segment_peer_del(fx->sw, fx->seg1, &r1), 0);
+    assert_int_equal(vswitch_segment_replicas(fx->sw, fx->seg1, ids, 4), 1);
+    assert_int_equal(ids[0], p.r2);
+    assert_int_equal(vswitch_segment_peer_del(fx->sw, fx->seg1, &v2), 0);
+    assert_int_equal(vswitch_segment_proxies(fx->sw, fx->seg1, ids, 4), 1);
+    assert_int_equal(ids[0], fx->v3);
+
+    /* The controller re-picks; then clears. */
+    assert_int_equal(vswitch_segment_replication_set(fx->sw, fx->seg1, &v3, 1, NULL, 0), 0);
+    assert_int_equal(vswitch_segment_replicas(fx->sw, fx->seg1, ids, 4), 0);
+    assert_int_equal(vswitch_segment_replication_set(fx->sw, fx->seg1, NULL, 0, NULL, 0), 0);
+    assert_int_equal(vswitch_segment_proxies(fx->sw, fx->seg1, ids, 4), 0);
+    /* Allowed in other modes (kept for when the mode is proxy). */
+    const struct ip_addr v2b = ip(VTEP2);
+    assert_int_equal(vswitch_segment_replication_set(fx->sw, fx->seg2, &v2b, 1, NULL, 0), 0);
+}
+
+/* From a local port: local ports, a plain copy to each VTEP of this subnet and
+ * a marked copy to each proxy; not to VTEP_X, which its proxy serves. */
+static void test_proxy_flood_from_port(void **state)
+{
+    struct fx *fx = *state;
+    struct proxy_fx p = proxy_lists(fx);
+    const uint8_t marked = VXLAN_FLAG_I | VXLAN_FLAG_REPLICATE;
+
+    size_t len = udp(fx->f, BCAST, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2, fx->t1, fx->t2, DV(p.r1), DV(p.r2), DV(fx->v2), DV(fx->v3));
+    assert_int_equal(pkt_pool_available(fx->pool), POOL_SIZE - 7);
+    expect_frame(fx, fx->a2, fx->f, len);
+    expect_vxlan_to(fx, p.r1, VTEP_R1, 5001, fx->f, len);
+    expect_vxlan_to(fx, p.r2, VTEP_R2, 5001, fx->f, len);
+    expect_vxlan_flags_to(fx, fx->v2, VTEP2, 5001, fx->f, len, marked);
+    expect_vxlan_flags_to(fx, fx->v3, VTEP3, 5001, fx->f, len, marked);
+    /* On the wire: byte 28 (after outer IPv4 and UDP) is the flags byte. */
+    assert_int_equal(tx_for(fx, DV(fx->v2))->data[28], 0x09);
+    assert_int_equal(tx_for(fx, DV(p.r1))->data[28], 0x08);
+    out_free(fx);
+    struct vswitch_counters c = seg_ctr(fx, fx->seg1);
+    expect_ctr(&c, 1, 142, 7, 142 + 2 * 146 + 4 * 178, 7);
+    c = vtep_ctr(fx, p.x);
+    expect_ctr(&c, 0, 0, 0, 0, 0);
+    c = vtep_ctr(fx, fx->v3);
+    expect_ctr(&c, 0, 0, 1, 178, 1);
+
+    /* Unknown unicast the same way. */
+    len = udp(fx->f, MAC9, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2, fx->t1, fx->t2, DV(p.r1), DV(p.r2), DV(fx->v2), DV(fx->v3));
+    out_free(fx);
+
+    /* Known unicast: straight to the VTEP, unmarked, proxy or not. */
+    learn_remote(fx, VTEP_X, 5001, MACX, NOW);
+    len = udp(fx->f, MACX, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, DV(p.x));
+    expect_vxlan_to(fx, p.x, VTEP_X, 5001, fx->f, len);
+    out_free(fx);
+    learn_remote(fx, VTEP2, 5001, MACR2, NOW);
+    len = udp(fx->f, MACR2, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, DV(fx->v2));
+    expect_vxlan_to(fx, fx->v2, VTEP2, 5001, fx->f, len);
+    out_free(fx);
+
+    /* Lists not set (yet): local ports only. */
+    assert_int_equal(vswitch_segment_replication_set(fx->sw, fx->seg1, NULL, 0, NULL, 0), 0);
+    len = udp(fx->f, BCAST, MAC1);
+    run_port(fx, fx->a1, fx->f, len, NOW);
+    EXPECT_DESTS(fx, fx->a2, fx->t1, fx->t2);
+    out_free(fx);
+    struct vswitch_stats s = stats(fx);
+    expect_no_drops(&s.total);
+    assert_int_equal(s.proxy_replicated, 0);
+}
+
+/* A marked frame from a peer: delivered here and replicated, unmarked, to
+ * this subnet's VTEPs but its sender; an unmarked one stays local. */
+static void test_proxy_replicates_marked(void **state)
+{
+    struct fx *fx = *state;
+    struct proxy_fx p = proxy_lists(fx);
+    const uint8_t marked = VXLAN_FLAG_I | VXLAN_FLAG_REPLICATE;
+    uint8_t inner[256];
+
+    size_t ilen = udp(inner, BCAST, MACR2);
+    run_vxlan(fx, VTEP2, marked, 5001, inner, ilen, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2, DV(p.r1), DV(p.r2));
+    expect_frame(fx, fx->a1, inner, ilen);
+    size_t tlen = with_tag(fx->e, inner, ilen, 0x8100, 0, 101);
+    expect_frame(fx, fx->t1, fx->e, tlen);
+    expect_vxlan_to(fx, p.r1, VTEP_R1, 5001, inner, ilen); /* marker gone */
+    expect_vxlan_to(fx, p.r2, VTEP_R2, 5001, inner, ilen);
+    out_free(fx);
+    expect_mac_at(fx, fx->seg1, MACR2, MAC_DEST_REMOTE(fx->v2), false);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.proxy_replicated, 1);
+    assert_int_equal(s.total.flood_packets, 6);
+    struct vswitch_counters c = vtep_ctr(fx, p.r1);
+    expect_ctr(&c, 0, 0, 1, 36 + 142, 1);
+
+    /* From a VTEP of this subnet: not sent back to it. */
+    ilen = udp(inner, BCAST, MAC5);
+    run_vxlan(fx, VTEP_R1, marked, 5001, inner, ilen, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2, DV(p.r2));
+    out_free(fx);
+
+    /* Unmarked: split horizon as ever. */
+    ilen = udp(inner, BCAST, MACR3);
+    run_vxlan(fx, VTEP3, VXLAN_FLAG_I, 5001, inner, ilen, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2);
+    out_free(fx);
+
+    /* Marked, to a MAC known here on a1: a1 and the subnet. */
+    learn_on_port(fx, fx->a1, MAC1, NOW);
+    ilen = udp(inner, MAC1, MACR3);
+    run_vxlan(fx, VTEP3, marked, 5001, inner, ilen, NOW);
+    EXPECT_DESTS(fx, fx->a1, DV(p.r1), DV(p.r2));
+    expect_frame(fx, fx->a1, inner, ilen);
+    out_free(fx);
+
+    /* Marked, to a MAC known behind r2: the subnet only, and no drop counted. */
+    learn_remote(fx, VTEP_R2, 5001, MAC6, NOW);
+    ilen = udp(inner, MAC6, MACR3);
+    run_vxlan(fx, VTEP3, marked, 5001, inner, ilen, NOW);
+    EXPECT_DESTS(fx, DV(p.r1), DV(p.r2));
+    expect_vxlan_to(fx, p.r2, VTEP_R2, 5001, inner, ilen);
+    out_free(fx);
+    s = stats(fx);
+    expect_no_drops(&s.total);
+    assert_int_equal(s.proxy_replicated, 4);
+
+    /* ... unless the only VTEP of the subnet is the sender: then it went nowhere. */
+    const struct ip_addr r2 = ip(VTEP_R2);
+    assert_int_equal(vswitch_segment_replication_set(fx->sw, fx->seg1, NULL, 0, &r2, 1), 0);
+    ilen = udp(inner, MAC6, MAC7);
+    run_vxlan(fx, VTEP_R2, marked, 5001, inner, ilen, NOW);
+    assert_int_equal(fx->out.n, 0);
+    s = stats(fx);
+    expect_only_drops(&s.total, DROP_SPLIT_HORIZON, 1);
+    /* Nothing from the overlay went to a proxy: their one datagram each is
+     * learn_on_port()'s flood from a1. */
+    assert_int_equal(vtep_ctr(fx, fx->v2).tx_packets, 1);
+    assert_int_equal(vtep_ctr(fx, fx->v3).tx_packets, 1);
+}
+
+/* The marker means nothing outside proxy mode, and only peers are heard. */
+static void test_proxy_mark_ignored(void **state)
+{
+    struct fx *fx = *state;
+    uint8_t inner[256];
+    const uint8_t marked = VXLAN_FLAG_I | VXLAN_FLAG_REPLICATE;
+
+    size_t ilen = udp(inner, BCAST, MACR2);
+    run_vxlan(fx, VTEP2, marked, 5001, inner, ilen, NOW);
+    EXPECT_DESTS(fx, fx->a1, fx->a2, fx->t1, fx->t2);
+    out_free(fx);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.proxy_mark_ignored, 1);
+    assert_int_equal(s.proxy_replicated, 0);
+    expect_mac_at(fx, fx->seg1, MACR2, MAC_DEST_REMOTE(fx->v2), false);
+
+    run_vxlan(fx, "10.0.9.9", marked, 5001, inner, ilen, NOW);
+    assert_int_equal(fx->out.n, 0);
+    s = stats(fx);
+    expect_only_drops(&s.total, DROP_VXLAN_UNKNOWN_VTEP, 1);
+    assert_int_equal(s.proxy_mark_ignored, 1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -2899,6 +3867,22 @@ int main(void)
         T(test_segment_del_with_trunks),
         T(test_batch_in_order),
         T(test_vxlan_batch_mixed_senders),
+        cmocka_unit_test_setup_teardown(test_arp_config, setup_arp, teardown),
+        cmocka_unit_test_setup_teardown(test_arp_suppressed_reply, setup_arp, teardown),
+        cmocka_unit_test_setup_teardown(test_arp_suppressed_on_trunk, setup_arp, teardown),
+        cmocka_unit_test_setup_teardown(test_arp_unknown_floods_answer_teaches, setup_arp,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_arp_gratuitous_updates, setup_arp, teardown),
+        cmocka_unit_test_setup_teardown(test_arp_not_answered, setup_arp, teardown),
+        cmocka_unit_test_setup_teardown(test_arp_aging, setup_arp, teardown),
+        cmocka_unit_test_setup_teardown(test_arp_table_full, setup_arp_small, teardown),
+        T(test_arp_segment_del_flushes),
+        T(test_events_mac),
+        cmocka_unit_test_setup_teardown(test_events_overflow, setup_small_events, teardown),
+        cmocka_unit_test_setup_teardown(test_proxy_config, setup_proxy, teardown),
+        cmocka_unit_test_setup_teardown(test_proxy_flood_from_port, setup_proxy, teardown),
+        cmocka_unit_test_setup_teardown(test_proxy_replicates_marked, setup_proxy, teardown),
+        T(test_proxy_mark_ignored),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

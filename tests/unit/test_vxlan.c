@@ -525,6 +525,7 @@ static void test_decap_bad_flags(void **state)
     uint8_t inner[FRAME_MAX];
     uint8_t dgram[FRAME_MAX];
     size_t ilen = frame_udp4(inner, MAC_B, MAC_A, "10.0.0.1", "10.0.0.2", 1, 2, 46);
+    /* 0x01: the replication marker without I is no valid header either. */
     static const uint8_t bad[] = {0x00, 0xf7, 0x80, 0x04, 0x01};
 
     for (size_t i = 0; i < sizeof bad; i++) {
@@ -532,31 +533,41 @@ static void test_decap_bad_flags(void **state)
         struct pkt *p = frame_to_pkt(pool, dgram, len);
         uint8_t *start = p->data;
         uint32_t vni = 0x5a5a5a;
+        uint8_t flags = 0x5a;
         assert_int_equal(vxlan_decap(p, &vni), DROP_VXLAN_BAD_FLAGS);
+        assert_int_equal(vxlan_decap_flags(p, &vni, &flags), DROP_VXLAN_BAD_FLAGS);
+        assert_int_equal(flags, 0x5a); /* untouched on a drop */
         assert_ptr_equal(p->data, start);
         assert_int_equal(p->len, len);
         pkt_pool_put(pool, p);
     }
 }
 
+/* Reserved bits do not make a datagram invalid; vxlan_decap_flags() hands the
+ * whole flags byte over (the replication marker, 0x09, among the cases). */
 static void test_decap_reserved_ignored(void **state)
 {
     (void)state;
     uint8_t inner[FRAME_MAX];
     uint8_t dgram[FRAME_MAX];
     size_t ilen = frame_udp4(inner, MAC_B, MAC_A, "10.0.0.1", "10.0.0.2", 1, 2, 46);
-    size_t len = frame_vxlan(dgram, 0xff, 0x010203, inner, ilen);
-    uint32_t vni = 0;
+    static const uint8_t flags_in[] = {0xff, 0x08, 0x09, 0x88};
 
-    /* Every reserved bit set: the three bytes after the flags and the last byte. */
-    dgram[1] = dgram[2] = dgram[3] = 0xff;
-    dgram[7] = 0xff;
-    struct pkt *p = frame_to_pkt(pool, dgram, len);
-    assert_int_equal(vxlan_decap(p, &vni), DROP_NONE);
-    assert_int_equal(vni, 0x010203);
-    assert_int_equal(p->len, ilen);
-    assert_memory_equal(p->data, inner, ilen);
-    pkt_pool_put(pool, p);
+    for (size_t i = 0; i < sizeof flags_in; i++) {
+        size_t len = frame_vxlan(dgram, flags_in[i], 0x010203, inner, ilen);
+        uint32_t vni = 0;
+        uint8_t flags = 0;
+        /* Every reserved bit set: the three bytes after the flags and the last byte. */
+        dgram[1] = dgram[2] = dgram[3] = 0xff;
+        dgram[7] = 0xff;
+        struct pkt *p = frame_to_pkt(pool, dgram, len);
+        assert_int_equal(vxlan_decap_flags(p, &vni, &flags), DROP_NONE);
+        assert_int_equal(flags, flags_in[i]);
+        assert_int_equal(vni, 0x010203);
+        assert_int_equal(p->len, ilen);
+        assert_memory_equal(p->data, inner, ilen);
+        pkt_pool_put(pool, p);
+    }
 }
 
 static void test_decap_truncated(void **state)
@@ -599,6 +610,59 @@ static void test_decap_truncated(void **state)
     assert_int_equal(vxlan_decap(p, &vni), DROP_VXLAN_TRUNCATED);
     pkt_pool_put(pool, p);
     (void)len;
+}
+
+/* ---- the proxy replication marker ------------------------------------------------ */
+
+/* vxlan_encap_flags() sets the marker beside I, and nothing else changes: the
+ * same bytes as vxlan_encap() but the flags byte, and the UDP checksum (which
+ * covers the VXLAN header) still verifies. */
+static void test_encap_replicate_flag(void **state)
+{
+    (void)state;
+    uint8_t frame[FRAME_MAX];
+    size_t len;
+    struct vxlan_template t;
+
+    assert_int_equal(VXLAN_FLAG_REPLICATE, 0x01);
+    assert_int_equal(VXLAN_FLAG_REPLICATE & VXLAN_FLAG_I, 0);
+    template4(&t, VXLAN_DEFAULT_PORT, true);
+    struct pkt *plain = inner_pkt(frame, &len, 100, 0x4242);
+    struct pkt *marked = inner_pkt(frame, &len, 100, 0x4242);
+    assert_int_equal(vxlan_encap(plain, &t, 5001, 1500), DROP_NONE);
+    assert_int_equal(vxlan_encap_flags(marked, &t, 5001, 1500, VXLAN_FLAG_REPLICATE), DROP_NONE);
+    assert_int_equal(marked->len, plain->len);
+    assert_int_equal(plain->data[28], 0x08);
+    assert_int_equal(marked->data[28], 0x09);
+    assert_memory_equal(marked->data, plain->data, 26); /* IP + UDP up to the checksum */
+    assert_memory_equal(marked->data + 29, plain->data + 29, plain->len - 29);
+    assert_int_equal(udp4_verify(marked->data, marked->data + 20, marked->len - 20), 0);
+    assert_int_equal(udp4_verify(plain->data, plain->data + 20, plain->len - 20), 0);
+    assert_int_not_equal(get_be16(marked->data + 26), get_be16(plain->data + 26));
+
+    /* The template is not changed by a marked encap: the next plain one is plain. */
+    pkt_pool_put(pool, plain);
+    plain = inner_pkt(frame, &len, 100, 0x4242);
+    assert_int_equal(vxlan_encap(plain, &t, 5001, 1500), DROP_NONE);
+    assert_vxlan_header(plain->data + 28, 5001);
+
+    /* Over IPv6 too, and the marker comes back out of decap. */
+    pkt_pool_put(pool, plain);
+    pkt_pool_put(pool, marked);
+    template6(&t, false);
+    marked = inner_pkt(frame, &len, 10, 7);
+    assert_int_equal(vxlan_encap_flags(marked, &t, 77, 1500, VXLAN_FLAG_REPLICATE), DROP_NONE);
+    assert_int_equal(marked->data[48], 0x09);
+    assert_int_equal(udp6_verify(marked->data, marked->data + 40, marked->len - 40), 0);
+    pkt_pull(marked, 48);
+    uint32_t vni = 0;
+    uint8_t flags = 0;
+    assert_int_equal(vxlan_decap_flags(marked, &vni, &flags), DROP_NONE);
+    assert_int_equal(vni, 77);
+    assert_int_equal(flags, VXLAN_FLAG_I | VXLAN_FLAG_REPLICATE);
+    assert_int_equal(marked->len, len);
+    assert_memory_equal(marked->data, frame, len);
+    pkt_pool_put(pool, marked);
 }
 
 /* ---- round trip ---------------------------------------------------------------- */
@@ -655,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_decap_bad_flags),
         cmocka_unit_test(test_decap_reserved_ignored),
         cmocka_unit_test(test_decap_truncated),
+        cmocka_unit_test(test_encap_replicate_flag),
         cmocka_unit_test(test_round_trip),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
