@@ -64,6 +64,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -829,18 +830,29 @@ class Lab:
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True)
         self._procs.append(proc)
-        # dumpcap says "Capturing on ..." once the capture runs (-q keeps packet counts off).
+        # dumpcap prints "Capturing on '<if>'" once the socket is bound and filtering
+        # (-q keeps only the packet counts off); a non-empty file alone comes earlier,
+        # and frames sent before the socket is bound are silently missed.
+        started = threading.Event()
+        errors = []
+
+        def read_stderr():
+            for line in proc.stderr:
+                errors.append(line)
+                if line.startswith("Capturing on"):
+                    started.set()
+
+        threading.Thread(target=read_stderr, daemon=True).start()
         deadline = time.monotonic() + 10
-        while not path.exists() or path.stat().st_size == 0:
+        while not started.wait(0.05):
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise LabError(f"dumpcap did not start: {proc.stderr.read()}")
-            time.sleep(0.05)
+                raise LabError(f"dumpcap did not start: {''.join(errors)}")
         time.sleep(0.2)
         try:
             yield path
         finally:
-            time.sleep(0.2)
+            time.sleep(0.5)
             proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(10)
