@@ -445,10 +445,10 @@ class Host(Namespace):
     .ip / .vtep_ip (10.N.S.2), .gateway (10.N.S.1), .subnet (S), .ul_if ("ul0"),
     .dir (its temporary directory: weftd's datadir, socket and log)."""
 
-    def __init__(self, lab, name, ns, subnet):
+    def __init__(self, lab, name, ns, subnet, index=2):
         super().__init__(lab, name, ns)
         self.subnet = subnet
-        self.ip = lab.underlay_ip(subnet)
+        self.ip = lab.underlay_ip(subnet, index)
         self.vtep_ip = self.ip
         self.gateway = lab.gateway_ip(subnet)
         self.ul_if = "ul0"
@@ -693,8 +693,8 @@ class Lab:
 
     # ---- addressing ---------------------------------------------------------------
 
-    def underlay_ip(self, subnet):
-        return f"10.{self.net}.{subnet}.2"
+    def underlay_ip(self, subnet, index=2):
+        return f"10.{self.net}.{subnet}.{index}"
 
     def gateway_ip(self, subnet):
         return f"10.{self.net}.{subnet}.1"
@@ -748,17 +748,38 @@ class Lab:
         router_if = f"to-{host.name}"[:15]
         host.router_if = router_if
         self.add_veth(self.router, router_if, host, host.ul_if, mtu=self.underlay_mtu)
-        self.router.ipcmd("addr", "add", f"{host.gateway}/24", "dev", router_if)
+        neighbours = [h for h in self.hosts.values() if h.subnet == host.subnet]
+        if not neighbours:
+            self.router.ipcmd("addr", "add", f"{host.gateway}/24", "dev", router_if)
+        else:
+            # A second host on a subnet: the subnet becomes one L2 segment, a bridge
+            # in the router (its "top-of-rack switch") holding the gateway address.
+            bridge = f"sub{host.subnet}"
+            if not self.router.run(["ip", "link", "show", bridge], check=False).returncode == 0:
+                first = neighbours[0].router_if
+                self.router.ipcmd("link", "add", bridge, "mtu", self.underlay_mtu, "type",
+                                  "bridge", *BRIDGE_QUIET)
+                self.router.ipcmd("addr", "del", f"{host.gateway}/24", "dev", first)
+                self.router.ipcmd("link", "set", first, "master", bridge)
+                self.router.ipcmd("addr", "add", f"{host.gateway}/24", "dev", bridge)
+                self.router.ipcmd("link", "set", bridge, "up")
+            self.router.ipcmd("link", "set", router_if, "master", bridge)
         host.ip_cidr = f"{host.ip}/24"
         host.ipcmd("addr", "add", host.ip_cidr, "dev", host.ul_if)
         host.ipcmd("route", "add", f"10.{self.net}.0.0/16", "via", host.gateway)
 
-    def add_host(self, name, subnet):
-        """A host on underlay subnet 10.N.<subnet>.0/24 (address .2 on ul0, gateway .1
-        on the router, MTU as the lab's) -> Host. Start its weftd with start_weftd()."""
+    def add_host(self, name, subnet, index=2):
+        """A host on underlay subnet 10.N.<subnet>.0/24 (address .<index> on ul0,
+        gateway .1 on the router, MTU as the lab's) -> Host. Several hosts may share a
+        subnet (give each its own index): the router then bridges their links. Start
+        its weftd with start_weftd()."""
         if name in self.hosts:
             raise LabError(f"host {name} exists")
-        host = Host(self, name, self.new_namespace(name), subnet)
+        if any(h.subnet == subnet and h.ip == self.underlay_ip(subnet, index)
+               for h in self.hosts.values()):
+            raise LabError(f"address {self.underlay_ip(subnet, index)} is taken: give "
+                           f"host {name} another index")
+        host = Host(self, name, self.new_namespace(name), subnet, index)
         self._attach_underlay(host)
         self.hosts[name] = host
         return host
