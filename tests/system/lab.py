@@ -71,6 +71,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROGRAMS = {
     "weftd": "src/weftd/weftd",
     "weft": "src/cli/weft",
+    "weft-controller": "src/controller/weft-controller",
 }
 # As in conftest.py: sanitizer reports must not go unnoticed.
 SANITIZER_ENV = {
