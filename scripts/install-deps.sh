@@ -16,6 +16,8 @@ WEFT_PACKAGES=(
     build-essential meson ninja-build pkg-config libjansson-dev
     # the controller: SQLite store, libevent HTTP (REST) and agent sessions
     libsqlite3-dev libevent-dev
+    # weft in controller mode: HTTP client of the REST API
+    libcurl4-openssl-dev
     # unit tests, sanitizers, fuzzing, style
     libcmocka-dev clang-14 libclang-rt-14-dev llvm-14 clang-format valgrind
     # system tests

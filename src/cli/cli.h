@@ -39,6 +39,10 @@ enum cli_format {
 struct cli_ctx {
     const char *socket_path;
     enum cli_format format;
+    /* Controller mode (ctl.h): weft-controller's URL, NULL for the local
+     * weftd; the file with its API token, NULL for none. */
+    const char *controller;
+    const char *token_file;
 };
 
 typedef int cli_run_fn(struct cli_ctx *ctx, int argc, char **argv);
@@ -158,5 +162,9 @@ int cli_cmd_mac(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_stats(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_drops(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_drop_reasons(struct cli_ctx *ctx, int argc, char **argv);
+
+/* Controller mode (ctl_main.c): runs the command at argv[optind] against
+ * ctx->controller, after main() parsed the global options. */
+int cli_ctl_main(struct cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -82,8 +82,9 @@ int cli_dispatch(struct cli_ctx *ctx, int argc, char **argv, const struct cli_su
         CLI_COMMON_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
-    /* getopt_long() prefixes its messages with argv[0]: "weft <group> <command>". */
-    static char prog[64];
+    /* getopt_long() prefixes its messages with argv[0]: "weft <group> <command>".
+     * On the stack: groups nest (controller mode: "weft" -> "weft zone"). */
+    char prog[64];
     const char *group = argv[0];
     char names[256] = "";
     int opt;

@@ -64,12 +64,18 @@ static void cli_print_help(void)
         printf("  %-14s %s\n", cli_commands[i].name, cli_commands[i].summary);
     }
     fputs("\n"
-          "The commands that manage segments, ports, routers and rules of the whole\n"
-          "network through weft-controller arrive with the next issues.\n"
+          "Controller mode (--controller URL, or WEFT_CONTROLLER=URL): the commands\n"
+          "manage the whole network through weft-controller's REST API instead: status,\n"
+          "zone, pool, segment, port, host, vtep, mac, arp ('weft --controller URL\n"
+          "--help' lists them).\n"
           "\n"
-          "Options (also accepted after the command):\n"
+          "Options (-s, -o and -h also accepted after the command):\n"
           "  -s, --socket PATH    weftd's control socket (default: $WEFT_SOCKET, else\n"
           "                       " CLI_DEFAULT_SOCKET ")\n"
+          "  --controller URL     controller mode: weft-controller's API, e.g.\n"
+          "                       http://127.0.0.1:7080 (default: $WEFT_CONTROLLER)\n"
+          "  --token-file FILE    controller mode: the API's bearer token (default:\n"
+          "                       $WEFT_API_TOKEN_FILE)\n"
           "  -o, --output FORMAT  'table' (default) or 'json' (the data weftd returns)\n"
           "  -h, --help           print this help and exit\n"
           "  -V, --version        print the version and exit\n"
@@ -87,13 +93,19 @@ int main(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"controller", required_argument, NULL, 'C'},
+        {"token-file", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     static char prog_name[] = "weft";
     const char *env_socket = getenv("WEFT_SOCKET");
+    const char *env_controller = getenv("WEFT_CONTROLLER");
+    const char *env_token = getenv("WEFT_API_TOKEN_FILE");
     struct cli_ctx ctx = {
         .socket_path = env_socket && *env_socket ? env_socket : CLI_DEFAULT_SOCKET,
         .format = CLI_FORMAT_TABLE,
+        .controller = env_controller && *env_controller ? env_controller : NULL,
+        .token_file = env_token && *env_token ? env_token : NULL,
     };
     int opt;
 
@@ -107,6 +119,14 @@ int main(int argc, char **argv)
         case 'V':
             printf("weft %s\n", WEFT_VERSION);
             return cli_finish("weft", CLI_EXIT_OK);
+        case 'C':
+        case 'T':
+            if (optarg[0] == '\0') {
+                return cli_usage_error("weft", "--%s is empty",
+                                       opt == 'C' ? "controller" : "token-file");
+            }
+            *(opt == 'C' ? &ctx.controller : &ctx.token_file) = optarg;
+            break;
         default: {
             /* -s, -o, and getopt_long()'s errors (it has named the bad option). */
             int status = cli_common_option(&ctx, opt, "weft", "");
@@ -116,6 +136,9 @@ int main(int argc, char **argv)
             break;
         }
         }
+    }
+    if (ctx.controller) {
+        return cli_ctl_main(&ctx, argc, argv);
     }
     if (optind >= argc) {
         return cli_usage_error("weft", "no command given");
