@@ -811,6 +811,59 @@ int vswitch_segment_add(struct vswitch *sw, const struct segment_config *cfg, ui
     return 0;
 }
 
+int vswitch_segment_change(struct vswitch *sw, uint32_t segment, const struct segment_config *cfg)
+{
+    uint32_t mcast_vtep = 0;
+
+    if (!segment_valid(sw, segment)) {
+        return ENOENT;
+    }
+    struct vs_segment *seg = &sw->segs[segment];
+    if (cfg->vni != seg->cfg.vni || cfg->vlan > VLAN_ID_MAX ||
+        (cfg->bum != BUM_HEAD_END && cfg->bum != BUM_MULTICAST && cfg->bum != BUM_PROXY) ||
+        (cfg->bum == BUM_MULTICAST && !ip_addr_is_multicast(&cfg->mcast_group))) {
+        return EINVAL;
+    }
+    if (cfg->vlan && cfg->vlan != seg->cfg.vlan && sw->vlan_seg[cfg->vlan]) {
+        return EEXIST;
+    }
+    /* Take the new group's VTEP before letting go of the old one, so a failure
+     * changes nothing. */
+    if (cfg->bum == BUM_MULTICAST) {
+        int error = vtep_get(sw, &cfg->mcast_group, &mcast_vtep);
+        if (error) {
+            return error;
+        }
+    }
+    if (seg->cfg.bum == BUM_MULTICAST) {
+        vtep_put(sw, seg->mcast_vtep);
+    }
+    seg->mcast_vtep = mcast_vtep;
+    if (cfg->vlan != seg->cfg.vlan) {
+        /* Trunks carry the segment by its VLAN: move their membership along. */
+        for (uint32_t p = 0; p < VSWITCH_MAX_PORTS; p++) {
+            const struct vs_port *port = &sw->ports[p];
+            if (!port->in_use || port->cfg.mode != PORT_TRUNK) {
+                continue;
+            }
+            if (seg->cfg.vlan && port_config_vlan_allowed(&port->cfg, seg->cfg.vlan)) {
+                segment_member_remove(seg, p, port->cfg.promiscuous);
+            }
+            if (cfg->vlan && port_config_vlan_allowed(&port->cfg, cfg->vlan)) {
+                segment_member_add(seg, p, port->cfg.promiscuous);
+            }
+        }
+        if (seg->cfg.vlan) {
+            sw->vlan_seg[seg->cfg.vlan] = 0;
+        }
+        if (cfg->vlan) {
+            sw->vlan_seg[cfg->vlan] = segment + 1;
+        }
+    }
+    seg->cfg = *cfg;
+    return 0;
+}
+
 int vswitch_segment_del(struct vswitch *sw, uint32_t segment)
 {
     if (!segment_valid(sw, segment)) {

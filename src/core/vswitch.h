@@ -102,6 +102,11 @@ struct segment_config {
 /* Adds a segment; *segment gets its index. Errors: EINVAL (VNI out of range, VLAN > 4094,
  * multicast mode without a multicast group), EEXIST (VNI or VLAN already used), ENOSPC. */
 int vswitch_segment_add(struct vswitch *sw, const struct segment_config *cfg, uint32_t *segment);
+/* Changes a segment's parameters in place (VLAN, replication mode and group,
+ * ARP suppression, inner VLANs); its ports, peers and tables stay. The VNI
+ * cannot change. Errors: ENOENT, EINVAL (as vswitch_segment_add(), or another
+ * VNI), EEXIST (the VLAN is another segment's), ENOSPC (no VTEP for the group). */
+int vswitch_segment_change(struct vswitch *sw, uint32_t segment, const struct segment_config *cfg);
 /* Removes a segment, its peers and its MAC entries. EBUSY while an access port is on it;
  * trunk ports simply stop carrying its VLAN. ENOENT if there is no such segment. */
 int vswitch_segment_del(struct vswitch *sw, uint32_t segment);

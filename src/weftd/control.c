@@ -203,6 +203,9 @@ static enum weftd_status cmd_status(struct weftd *d, json_t *args, json_t **data
                       (json_int_t)d->sw_config.mac_age_seconds, "uptime",
                       (json_int_t)(weftd_now() - d->started_monotonic), "datadir", d->datadir,
                       "ports", (json_int_t)n_ports);
+    if (d->agent) {
+        json_object_set_new(*data, "controller", weftd_agent_status_json(d));
+    }
     return WEFTD_OK;
 }
 
@@ -347,6 +350,20 @@ static enum weftd_status cmd_mac_list(struct weftd *d, json_t *args, json_t **da
     return WEFTD_OK;
 }
 
+static enum weftd_status cmd_arp_list(struct weftd *d, json_t *args, json_t **data, char *msg)
+{
+    uint32_t vni = 0;
+
+    if (json_object_get(args, "vni")) {
+        enum weftd_status st = arg_vni(args, &vni, msg);
+        if (st) {
+            return st;
+        }
+    }
+    *data = weftd_arps_json(d, vni);
+    return WEFTD_OK;
+}
+
 static enum weftd_status cmd_mac_add(struct weftd *d, json_t *args, json_t **data, char *msg)
 {
     (void)data;
@@ -393,6 +410,7 @@ static const struct {
     {"mac-list", cmd_mac_list},
     {"mac-add", cmd_mac_add},
     {"mac-del", cmd_mac_del},
+    {"arp-list", cmd_arp_list},
     {"stats", cmd_stats},
 };
 

@@ -62,6 +62,15 @@ static const char weftd_help[] =
     "                           root only)\n"
     "      --log-level LEVEL    error, warn, info (default) or debug\n"
     "      --syslog             log to syslog as well as stderr\n"
+    "      --controller ADDR:PORT  weft-controller's agent address ([V6]:PORT for\n"
+    "                           IPv6); repeat for a cluster, tried in turn. The\n"
+    "                           controller then gives this host its segments,\n"
+    "                           ports and tables; without it weftd is driven by\n"
+    "                           'weft' alone\n"
+    "      --join-token-file FILE  the join token (first line of FILE)\n"
+    "      --vtep-prefix-len N  length of the VTEP's underlay subnet, for proxy\n"
+    "                           replication (default: from the interface holding\n"
+    "                           the --vtep-ip address)\n"
     "  -h, --help               print this help and exit\n"
     "  -V, --version            print the version and exit\n"
     "\n"
@@ -108,10 +117,29 @@ static unsigned long parse_number(const char *text, unsigned long min, unsigned 
     return v;
 }
 
-static void parse_options(struct weftd *d, int argc, char **argv, enum log_level *level,
-                          bool *use_syslog)
+uint64_t weftd_now_ms(void)
 {
-    enum { OPT_PORT = 256, OPT_MTU, OPT_CSUM, OPT_AGE, OPT_CAPACITY, OPT_LEVEL, OPT_SYSLOG };
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void parse_options(struct weftd *d, int argc, char **argv, enum log_level *level,
+                          bool *use_syslog, struct weftd_agent_options *agent)
+{
+    enum {
+        OPT_PORT = 256,
+        OPT_MTU,
+        OPT_CSUM,
+        OPT_AGE,
+        OPT_CAPACITY,
+        OPT_LEVEL,
+        OPT_SYSLOG,
+        OPT_CONTROLLER,
+        OPT_TOKEN_FILE,
+        OPT_PREFIX_LEN
+    };
     static const struct option options[] = {
         {"name", required_argument, NULL, 'n'},
         {"vtep-ip", required_argument, NULL, 't'},
@@ -125,6 +153,9 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
         {"group", required_argument, NULL, 'g'},
         {"log-level", required_argument, NULL, OPT_LEVEL},
         {"syslog", no_argument, NULL, OPT_SYSLOG},
+        {"controller", required_argument, NULL, OPT_CONTROLLER},
+        {"join-token-file", required_argument, NULL, OPT_TOKEN_FILE},
+        {"vtep-prefix-len", required_argument, NULL, OPT_PREFIX_LEN},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -189,6 +220,22 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
         case OPT_SYSLOG:
             *use_syslog = true;
             break;
+        case OPT_CONTROLLER:
+            if (agent->n_controllers == WEFTD_MAX_CONTROLLERS) {
+                usage_error("--controller: at most %d controllers", WEFTD_MAX_CONTROLLERS);
+            }
+            if (strlen(optarg) >= sizeof agent->controllers[0] || !strrchr(optarg, ':')) {
+                usage_error("--controller: '%s' is not ADDR:PORT", optarg);
+            }
+            snprintf(agent->controllers[agent->n_controllers++], sizeof agent->controllers[0], "%s",
+                     optarg);
+            break;
+        case OPT_TOKEN_FILE:
+            snprintf(agent->token_file, sizeof agent->token_file, "%s", optarg);
+            break;
+        case OPT_PREFIX_LEN:
+            agent->vtep_prefix_len = (int)parse_number(optarg, 1, 128, "--vtep-prefix-len");
+            break;
         case 'h':
             fputs(weftd_help, stdout);
             exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
@@ -201,6 +248,13 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
     }
     if (optind < argc) {
         usage_error("unexpected argument '%s'", argv[optind]);
+    }
+    if (agent->n_controllers && !agent->token_file[0]) {
+        usage_error("--controller needs --join-token-file");
+    }
+    if (agent->n_controllers && ip_addr_is_zero(&d->sw_config.local_vtep4) &&
+        ip_addr_is_zero(&d->sw_config.local_vtep6)) {
+        usage_error("--controller needs --vtep-ip (the address other hosts send to)");
     }
 }
 
@@ -358,6 +412,12 @@ static void run(struct weftd *d)
             case SOURCE_TIMER:
                 on_timer(d);
                 break;
+            case SOURCE_AGENT:
+                weftd_agent_event(d, events[i].events);
+                break;
+            case SOURCE_AGENT_TIMER:
+                weftd_agent_tick(d);
+                break;
             }
         }
     }
@@ -365,6 +425,7 @@ static void run(struct weftd *d)
 
 static void teardown(struct weftd *d)
 {
+    weftd_agent_stop(d);
     weftd_control_close(d);
     weftd_ports_close(d);
     for (unsigned f = 0; f < 2; f++) {
@@ -384,6 +445,7 @@ int main(int argc, char **argv)
     struct weftd *d = &daemon;
     enum log_level level = LOG_LEVEL_INFO;
     bool use_syslog = false;
+    static struct weftd_agent_options agent = {.vtep_prefix_len = -1};
 
     argv[0] = prog_name; /* getopt_long() prefixes its messages with argv[0] */
     vswitch_config_default(&d->sw_config);
@@ -394,10 +456,13 @@ int main(int argc, char **argv)
     if (gethostname(d->name, sizeof d->name - 1)) {
         snprintf(d->name, sizeof d->name, "weft-host");
     }
-    parse_options(d, argc, argv, &level, &use_syslog);
+    parse_options(d, argc, argv, &level, &use_syslog, &agent);
     log_init("weftd", level, use_syslog);
     d->started_monotonic = weftd_now();
     int error = setup(d);
+    if (!error && agent.n_controllers) {
+        error = weftd_agent_start(d, &agent);
+    }
     if (!error) {
         log_info("weftd %s (%s) ready on %s", WEFT_VERSION, d->name, d->socket_path);
         run(d);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arp.h"
 #include "weftd.h"
 
 static bool key_known(const char *key, const char *const *known)
@@ -168,8 +169,11 @@ json_t *weftd_segment_json(const struct weftd *d, uint32_t segment, bool with_co
                               json_string(ip_addr_format(vswitch_vtep_addr(d->sw, ids[i]), text)));
     }
     obj = json_pack("{sI sI ss sb so}", "vni", (json_int_t)cfg->vni, "vlan", (json_int_t)cfg->vlan,
-                    "bum", cfg->bum == BUM_MULTICAST ? "multicast" : "head-end", "allow_inner_vlan",
-                    cfg->allow_inner_vlan, "peers", peers);
+                    "bum",
+                    cfg->bum == BUM_MULTICAST ? "multicast"
+                    : cfg->bum == BUM_PROXY   ? "proxy"
+                                              : "head-end",
+                    "allow_inner_vlan", cfg->allow_inner_vlan, "peers", peers);
     if (cfg->bum == BUM_MULTICAST) {
         json_object_set_new(obj, "group", json_string(ip_addr_format(&cfg->mcast_group, text)));
     }
@@ -188,6 +192,11 @@ json_t *weftd_segment_json(const struct weftd *d, uint32_t segment, bool with_co
         }
         json_object_set_new(obj, "ports", ports);
         json_object_set_new(obj, "counters", weftd_counters_json(&c));
+        /* Status only: neither is a field a local segment spec takes. */
+        json_object_set_new(obj, "arp_suppression", json_boolean(cfg->arp_suppression));
+        json_object_set_new(
+            obj, "origin",
+            json_string(d->segment_from_controller[segment] ? "controller" : "local"));
     }
     return obj;
 }
@@ -531,6 +540,8 @@ json_t *weftd_port_json(const struct weftd *d, const struct weftd_port *port, bo
         struct vswitch_counters c;
         vswitch_port_counters(d->sw, port->id, &c);
         json_object_set_new(obj, "id", json_integer(port->id));
+        json_object_set_new(obj, "origin",
+                            json_string(port->from_controller ? "controller" : "local"));
         json_object_set_new(obj, "io", json_string(port->io ? port->io->mode : "down"));
         if (!port->io) {
             json_object_set_new(obj, "io_error", json_string(port->io_error));
@@ -580,5 +591,39 @@ json_t *weftd_macs_json(const struct weftd *d, uint32_t vni_filter)
         .d = d, .list = json_array(), .vni_filter = vni_filter, .now = weftd_now()};
 
     vswitch_mac_foreach(d->sw, mac_dump_entry, &dump);
+    return dump.list;
+}
+
+/* ---- ARP table ------------------------------------------------------------- */
+
+static void arp_dump_entry(const struct mac_entry *e, void *ctx)
+{
+    struct mac_dump *dump = ctx;
+    const struct segment_config *seg = vswitch_segment_get(dump->d->sw, mac_entry_segment(e));
+    char ip_text[IP_ADDR_STRLEN], mac_text[IP_ADDR_STRLEN];
+    uint8_t mac[ETH_ADDR_LEN];
+    uint32_t ip_host = arp_entry_ip(e);
+    const uint8_t v4[4] = {(uint8_t)(ip_host >> 24), (uint8_t)(ip_host >> 16),
+                           (uint8_t)(ip_host >> 8), (uint8_t)ip_host};
+    struct ip_addr ip;
+
+    if (!seg || (dump->vni_filter && seg->vni != dump->vni_filter)) {
+        return;
+    }
+    ip_addr_set_v4(&ip, v4);
+    eth_addr_from_u64(arp_entry_mac(e), mac);
+    json_array_append_new(
+        dump->list, json_pack("{sI ss ss sb sI}", "vni", (json_int_t)seg->vni, "ip",
+                              ip_addr_format(&ip, ip_text), "mac", eth_addr_format(mac, mac_text),
+                              "static", (int)e->is_static, "age",
+                              (json_int_t)(e->is_static ? 0 : dump->now - e->last_seen)));
+}
+
+json_t *weftd_arps_json(const struct weftd *d, uint32_t vni_filter)
+{
+    struct mac_dump dump = {
+        .d = d, .list = json_array(), .vni_filter = vni_filter, .now = weftd_now()};
+
+    vswitch_arp_foreach(d->sw, arp_dump_entry, &dump);
     return dump.list;
 }

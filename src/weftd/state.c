@@ -71,13 +71,44 @@ static enum weftd_status find_segment(struct weftd *d, uint32_t vni, uint32_t *s
     return WEFTD_OK;
 }
 
+bool weftd_segment_is_controllers(const struct weftd *d, uint32_t vni)
+{
+    uint32_t segment;
+
+    return vswitch_segment_find(d->sw, vni, &segment) == 0 && d->segment_from_controller[segment];
+}
+
+/* A local command on what the controller gave this host is refused: the
+ * controller would put it back, or worse, not know it changed. */
+static enum weftd_status refuse_controllers(char *msg, const char *what)
+{
+    return weftd_error(msg, WEFTD_CONFLICT,
+                       "%s is managed by weft-controller: change it through the controller's API "
+                       "(weft status shows the session)",
+                       what);
+}
+
+/* find_segment() for a local change: the segment must be a local one. */
+static enum weftd_status find_local_segment(struct weftd *d, uint32_t vni, uint32_t *segment,
+                                            char *msg)
+{
+    enum weftd_status st = find_segment(d, vni, segment, msg);
+    char what[32];
+
+    if (!st && d->segment_from_controller[*segment]) {
+        snprintf(what, sizeof what, "segment %u", vni);
+        return refuse_controllers(msg, what);
+    }
+    return st;
+}
+
 /* ---- Segments and peers ------------------------------------------------------ */
 
 enum weftd_status weftd_peer_add(struct weftd *d, uint32_t vni, const char *ip, char *msg)
 {
     struct ip_addr addr;
     uint32_t segment;
-    enum weftd_status st = find_segment(d, vni, &segment, msg);
+    enum weftd_status st = find_local_segment(d, vni, &segment, msg);
 
     if (st) {
         return st;
@@ -104,7 +135,7 @@ enum weftd_status weftd_peer_del(struct weftd *d, uint32_t vni, const char *ip, 
 {
     struct ip_addr addr;
     uint32_t segment;
-    enum weftd_status st = find_segment(d, vni, &segment, msg);
+    enum weftd_status st = find_local_segment(d, vni, &segment, msg);
 
     if (st) {
         return st;
@@ -154,6 +185,10 @@ enum weftd_status weftd_segment_add(struct weftd *d, json_t *spec, char *msg)
     case 0:
         break;
     case EEXIST:
+        if (weftd_segment_is_controllers(d, cfg.vni)) {
+            return weftd_error(msg, WEFTD_CONFLICT,
+                               "segment %u is managed by weft-controller on this host", cfg.vni);
+        }
         return weftd_error(msg, WEFTD_CONFLICT,
                            "segment %u or local VLAN %u is already in use (weft segment list)",
                            cfg.vni, cfg.vlan);
@@ -185,7 +220,7 @@ enum weftd_status weftd_segment_add(struct weftd *d, json_t *spec, char *msg)
 enum weftd_status weftd_segment_del(struct weftd *d, uint32_t vni, char *msg)
 {
     uint32_t segment;
-    enum weftd_status st = find_segment(d, vni, &segment, msg);
+    enum weftd_status st = find_local_segment(d, vni, &segment, msg);
 
     if (st) {
         return st;
@@ -201,11 +236,41 @@ enum weftd_status weftd_segment_del(struct weftd *d, uint32_t vni, char *msg)
 
 /* ---- Ports --------------------------------------------------------------- */
 
+/* A controller port's device: a TAP is attached as a TAP (unless a VM's QEMU
+ * holds it: then through AF_PACKET, as a local afpacket port would), anything
+ * else through AF_PACKET. An absent device is not created: the port waits. */
+static int ctl_port_open(struct weftd_port *port, const struct port_io_args *args, const char **why)
+{
+    char path[64];
+    int error;
+
+    if (strlen(port->name) >= IF_NAMESIZE) {
+        *why = "the name is longer than 15 characters, so no device can have it";
+        return ENAMETOOLONG;
+    }
+    snprintf(path, sizeof path, "/sys/class/net/%s", port->ifname);
+    if (access(path, F_OK) != 0) {
+        *why = "no such device (the port attaches when it appears)";
+        return ENODEV;
+    }
+    snprintf(path, sizeof path, "/sys/class/net/%s/tun_flags", port->ifname);
+    if (access(path, F_OK) == 0) {
+        port->backend = &port_backend_tap;
+        error = port->backend->open(args, &port->io, why);
+        if (error != EBUSY) {
+            return error;
+        }
+    }
+    port->backend = &port_backend_afpacket;
+    return port->backend->open(args, &port->io, why);
+}
+
 static enum weftd_status port_open_io(struct weftd_port *port, char *msg)
 {
     const char *why = "unknown error";
     struct port_io_args args = {.ifname = port->ifname, .netns = port->netns};
-    int error = port->backend->open(&args, &port->io, &why);
+    int error = port->from_controller ? ctl_port_open(port, &args, &why)
+                                      : port->backend->open(&args, &port->io, &why);
 
     if (error) {
         port->io = NULL;
@@ -221,7 +286,7 @@ static void port_close_io(struct weftd *d, struct weftd_port *port, bool destroy
 {
     if (port->io) {
         weftd_watch_port(d, port, false);
-        if (destroy && port->backend->destroy) {
+        if (destroy && port->backend->destroy && !port->from_controller) {
             port->backend->destroy(port->io);
         }
         port->backend->close(port->io);
@@ -242,6 +307,12 @@ enum weftd_status weftd_port_add(struct weftd *d, json_t *spec, char *msg)
     if (weftd_port_by_name(d, tmp.name)) {
         return weftd_error(msg, WEFTD_CONFLICT, "port %s exists (weft port show %s)", tmp.name,
                            tmp.name);
+    }
+    if (cfg.mode == PORT_ACCESS && d->segment_from_controller[cfg.access_segment]) {
+        return weftd_error(msg, WEFTD_CONFLICT,
+                           "segment %u is managed by weft-controller: bind the port through the "
+                           "controller's API",
+                           vswitch_segment_get(d->sw, cfg.access_segment)->vni);
     }
     for (unsigned i = 0; i < VSWITCH_MAX_PORTS; i++) {
         const struct weftd_port *p = &d->ports[i];
@@ -290,6 +361,9 @@ enum weftd_status weftd_port_set(struct weftd *d, const char *name, json_t *chan
     if (!port) {
         return weftd_error(msg, WEFTD_NOT_FOUND, "no port %s (weft port list)", name);
     }
+    if (port->from_controller) {
+        return refuse_controllers(msg, "this port");
+    }
     if (!json_is_object(changes)) {
         return weftd_error(msg, WEFTD_INVALID, "changes must be a JSON object");
     }
@@ -330,6 +404,9 @@ enum weftd_status weftd_port_del(struct weftd *d, const char *name, char *msg)
 
     if (!port) {
         return weftd_error(msg, WEFTD_NOT_FOUND, "no port %s (weft port list)", name);
+    }
+    if (port->from_controller) {
+        return refuse_controllers(msg, "this port");
     }
     port_close_io(d, port, true);
     vswitch_port_del(d->sw, port->id);
@@ -381,6 +458,63 @@ void weftd_ports_close(struct weftd *d)
     }
 }
 
+enum weftd_status weftd_ctl_port_set(struct weftd *d, const char *name,
+                                     const struct port_config *cfg, char *msg)
+{
+    struct weftd_port *port = weftd_port_by_name(d, name);
+    uint16_t id;
+    int error;
+
+    if (port && !port->from_controller) {
+        return weftd_error(msg, WEFTD_CONFLICT,
+                           "a local port of this name exists on the host (weft port del %s hands "
+                           "the name to the controller)",
+                           name);
+    }
+    if (port) {
+        error = vswitch_port_set(d->sw, port->id, cfg);
+        return error ? weftd_error(msg, WEFTD_INVALID, "the switch refused the port: %s",
+                                   strerror(error))
+                     : WEFTD_OK;
+    }
+    for (unsigned i = 0; i < VSWITCH_MAX_PORTS; i++) {
+        const struct weftd_port *p = &d->ports[i];
+        if (p->in_use && !p->netns[0] && strcmp(p->ifname, name) == 0) {
+            return weftd_error(msg, WEFTD_CONFLICT,
+                               "its device %s is already local port %s (weft port del %s)", name,
+                               p->name, p->name);
+        }
+    }
+    if ((error = vswitch_port_add(d->sw, cfg, &id))) {
+        return weftd_error(msg, error == ENOSPC ? WEFTD_CONFLICT : WEFTD_INVALID,
+                           "the switch refused the port: %s", strerror(error));
+    }
+    port = &d->ports[id];
+    *port = (struct weftd_port){
+        .in_use = true, .id = id, .backend = &port_backend_afpacket, .from_controller = true};
+    snprintf(port->name, sizeof port->name, "%s", name);
+    snprintf(port->ifname, sizeof port->ifname, "%.*s", IF_NAMESIZE - 1, name);
+    if (port_open_io(port, msg) == WEFTD_OK && weftd_watch_port(d, port, true)) {
+        port_close_io(d, port, false);
+        snprintf(port->io_error, sizeof port->io_error, "cannot watch the device");
+    }
+    if (!port->io) {
+        log_warn("port %s (from the controller) waits for its device: %s", name, port->io_error);
+    } else {
+        log_info("port %s (from the controller) attached to %s (%s)", name, port->ifname,
+                 port->io->mode);
+    }
+    return WEFTD_OK;
+}
+
+void weftd_ctl_port_del(struct weftd *d, struct weftd_port *port)
+{
+    port_close_io(d, port, false);
+    vswitch_port_del(d->sw, port->id);
+    port->in_use = false;
+    port->from_controller = false;
+}
+
 /* ---- Static MACs ---------------------------------------------------------- */
 
 enum weftd_status weftd_mac_add(struct weftd *d, json_t *spec, char *msg)
@@ -396,7 +530,8 @@ enum weftd_status weftd_mac_add(struct weftd *d, json_t *spec, char *msg)
         return weftd_error(msg, WEFTD_INVALID,
                            "a static MAC needs 'vni', 'mac' and one of 'port' or 'vtep'");
     }
-    if (vni < 1 || vni > VXLAN_VNI_MAX || (st = find_segment(d, (uint32_t)vni, &segment, msg))) {
+    if (vni < 1 || vni > VXLAN_VNI_MAX ||
+        (st = find_local_segment(d, (uint32_t)vni, &segment, msg))) {
         return vni < 1 || vni > VXLAN_VNI_MAX
                    ? weftd_error(msg, WEFTD_INVALID, "'vni' must be from 1 to 16777215")
                    : st;
@@ -439,7 +574,7 @@ enum weftd_status weftd_mac_del(struct weftd *d, uint32_t vni, const char *mac_t
 {
     struct eth_addr mac;
     uint32_t segment;
-    enum weftd_status st = find_segment(d, vni, &segment, msg);
+    enum weftd_status st = find_local_segment(d, vni, &segment, msg);
 
     if (st) {
         return st;
@@ -462,12 +597,12 @@ static json_t *config_json(const struct weftd *d)
     uint32_t segment;
 
     for (segment = 0; segment < d->sw_config.max_segments; segment++) {
-        if (vswitch_segment_get(d->sw, segment)) {
+        if (vswitch_segment_get(d->sw, segment) && !d->segment_from_controller[segment]) {
             json_array_append_new(segments, weftd_segment_json(d, segment, false));
         }
     }
     for (unsigned i = 0; i < VSWITCH_MAX_PORTS; i++) {
-        if (d->ports[i].in_use) {
+        if (d->ports[i].in_use && !d->ports[i].from_controller) {
             json_array_append_new(ports, weftd_port_json(d, &d->ports[i], false));
         }
     }
@@ -477,7 +612,10 @@ static json_t *config_json(const struct weftd *d)
     json_t *item;
     json_array_foreach(all, i, item)
     {
-        if (json_is_true(json_object_get(item, "static"))) {
+        /* Local ones only: the controller's are in controller-state.json. */
+        if (json_is_true(json_object_get(item, "static")) &&
+            !weftd_segment_is_controllers(
+                d, (uint32_t)json_integer_value(json_object_get(item, "vni")))) {
             json_object_del(item, "static");
             json_object_del(item, "age");
             json_array_append(macs, item);
@@ -488,23 +626,22 @@ static json_t *config_json(const struct weftd *d)
                      ports, "static_macs", macs);
 }
 
-int weftd_save(struct weftd *d)
+int weftd_write_json(struct weftd *d, const char *name, json_t *json)
 {
-    char path[PATH_MAX + 16], tmp[PATH_MAX + 16];
-    json_t *config = config_json(d);
+    char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
     int fd, error = 0;
 
-    snprintf(path, sizeof path, "%s/%s", d->datadir, CONFIG_FILE);
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", d->datadir, CONFIG_FILE);
+    snprintf(path, sizeof path, "%s/%s", d->datadir, name);
+    snprintf(tmp, sizeof tmp, "%s/%s.tmp", d->datadir, name);
+    errno = 0;
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || json_dumpfd(config, fd, JSON_INDENT(2) | JSON_SORT_KEYS) ||
+    if (fd < 0 || json_dumpfd(json, fd, JSON_INDENT(2) | JSON_SORT_KEYS) ||
         write(fd, "\n", 1) != 1 || fsync(fd)) {
         error = errno ? errno : EIO;
     }
     if (fd >= 0 && close(fd) && !error) {
         error = errno;
     }
-    json_decref(config);
     if (!error && rename(tmp, path)) {
         error = errno;
     }
@@ -519,6 +656,15 @@ int weftd_save(struct weftd *d)
         unlink(tmp);
         log_error("saving %s failed: %s", path, strerror(error));
     }
+    return error;
+}
+
+int weftd_save(struct weftd *d)
+{
+    json_t *config = config_json(d);
+    int error = weftd_write_json(d, CONFIG_FILE, config);
+
+    json_decref(config);
     return error;
 }
 

@@ -8,6 +8,9 @@
  *               restoring the configuration
  *   control.c   the unix control socket: one JSON request per line, one reply
  *   datapath.c  bursts from ports and the VTEP through the forwarding core
+ *   agent.c     the session with weft-controller (--controller): the state it
+ *               gives this host, applied to the switch and kept in the datadir,
+ *               and reports of what the switch learns
  */
 #ifndef WEFT_WEFTD_H
 #define WEFT_WEFTD_H
@@ -36,6 +39,8 @@ enum weftd_source_kind {
     SOURCE_TIMER,
     SOURCE_PORT,
     SOURCE_VTEP,
+    SOURCE_AGENT,       /* the controller session's socket */
+    SOURCE_AGENT_TIMER, /* the agent's 100 ms tick */
 };
 
 struct weftd_source {
@@ -53,6 +58,10 @@ struct weftd_port {
     struct port_io *io; /* NULL while the device cannot be opened (retried) */
     char io_error[160]; /* why, for `weft port show` */
     struct weftd_source source;
+    /* Given by the controller: not editable locally, not in config.json. Its
+     * device is whatever exists under its name (a TAP is attached as a TAP,
+     * anything else through AF_PACKET), and is never destroyed by weftd. */
+    bool from_controller;
 };
 
 struct weftd {
@@ -79,10 +88,17 @@ struct weftd {
     uint64_t started_monotonic;
     bool running;
     bool restoring; /* applying the saved configuration: do not save it again */
+
+    /* Controller mode (--controller): NULL without it. */
+    struct weftd_agent *agent;
+    bool segment_from_controller[MAC_TABLE_MAX_SEGMENTS]; /* by segment index */
 };
 
 /* Seconds on the monotonic clock: the MAC table's time base. */
 uint32_t weftd_now(void);
+
+/* Milliseconds on the monotonic clock: the agent's timers. */
+uint64_t weftd_now_ms(void);
 
 /* ---- state.c ---- */
 
@@ -115,6 +131,8 @@ enum weftd_status weftd_mac_del(struct weftd *d, uint32_t vni, const char *mac, 
 void weftd_ports_retry(struct weftd *d);
 /* Writes the configuration to datadir/config.json atomically. */
 int weftd_save(struct weftd *d);
+/* Writes json to datadir/name through a temporary file, fsync and rename. */
+int weftd_write_json(struct weftd *d, const char *name, json_t *json);
 /* Applies datadir/config.json if it exists. */
 int weftd_restore(struct weftd *d);
 /* A port's descriptor reported an error (its device is gone): close it; the
@@ -122,6 +140,15 @@ int weftd_restore(struct weftd *d);
 void weftd_port_lost(struct weftd *d, struct weftd_port *port);
 /* Closes every port (devices stay for the next start). */
 void weftd_ports_close(struct weftd *d);
+/* The controller's port name: created (attached to the device of that name,
+ * kept without it while it is absent) or its configuration replaced whole.
+ * A local port of that name is a conflict (the local one stays). */
+enum weftd_status weftd_ctl_port_set(struct weftd *d, const char *name,
+                                     const struct port_config *cfg, char *msg);
+/* Removes a controller port (its device stays). */
+void weftd_ctl_port_del(struct weftd *d, struct weftd_port *port);
+/* Whether the segment with this VNI exists and belongs to the controller. */
+bool weftd_segment_is_controllers(const struct weftd *d, uint32_t vni);
 
 /* ---- objects.c ---- */
 
@@ -130,6 +157,7 @@ json_t *weftd_port_json(const struct weftd *d, const struct weftd_port *port, bo
 json_t *weftd_counters_json(const struct vswitch_counters *c);
 json_t *weftd_macs_json(const struct weftd *d, uint32_t vni_filter);
 json_t *weftd_stats_json(const struct weftd *d);
+json_t *weftd_arps_json(const struct weftd *d, uint32_t vni_filter);
 /* Parses a segment spec into cfg; peers (optional) are returned borrowed. */
 enum weftd_status weftd_segment_parse(json_t *spec, struct segment_config *cfg, json_t **peers,
                                       char *msg);
@@ -143,6 +171,28 @@ int weftd_control_open(struct weftd *d);
 void weftd_control_accept(struct weftd *d);
 void weftd_control_client(struct weftd *d, struct weftd_source *src, uint32_t events);
 void weftd_control_close(struct weftd *d);
+
+/* ---- agent.c ---- */
+
+#define WEFTD_MAX_CONTROLLERS 8
+
+/* Options of controller mode, parsed in main.c. */
+struct weftd_agent_options {
+    char controllers[WEFTD_MAX_CONTROLLERS][128]; /* "ADDR:PORT", "[V6]:PORT" */
+    unsigned n_controllers;
+    char token_file[PATH_MAX];
+    int vtep_prefix_len; /* -1: from the interface holding the VTEP address */
+};
+
+/* Loads the controller's last state from the datadir, applies it, and starts
+ * connecting. 0 or an errno (logged). */
+int weftd_agent_start(struct weftd *d, const struct weftd_agent_options *opts);
+void weftd_agent_event(struct weftd *d, uint32_t events);
+void weftd_agent_tick(struct weftd *d);
+/* The session for `weft status`: address, state, revision, epoch, since, last error. */
+json_t *weftd_agent_status_json(const struct weftd *d);
+/* Says goodbye (error "shutdown") and frees everything. */
+void weftd_agent_stop(struct weftd *d);
 
 /* ---- datapath.c ---- */
 
