@@ -20,6 +20,16 @@
  * callback may itself call store_txn(). Events are delivered in revision
  * order, each transaction's events together in one call.
  *
+ * The change log keeps every revision until compacted. The SQLite backend also
+ * compacts by itself, so that the log cannot grow without bound: it keeps the
+ * last STORE_SQLITE_KEEP_REVISIONS revisions (100000: at one revision per learned
+ * MAC or host report that is hours of churn, enough for any controller restart
+ * or agent reconnect to resume by revision instead of a full snapshot), and
+ * compacts in steps of 1000 revisions so the cost is spread out. Compaction,
+ * automatic or asked for, never removes revisions that a watch has yet to be
+ * given: it stops below the oldest undelivered one (watches catch up on the
+ * next loop iteration, so this holds compaction back only briefly).
+ *
  * Errors: 0 or a positive errno value. ECANCELED: a transaction's compares
  * failed (nothing written). ENOENT: no such key. ESTALE: a watch asked for
  * revisions already compacted away. EINVAL: a bad argument (empty key, value
@@ -34,8 +44,15 @@
 #include <stdint.h>
 
 struct event_base;
-struct store;
+struct store_backend;
 struct store_watch;
+
+/* A store as store.c sees it: each backend's own state begins with this
+ * (struct store_sqlite { struct store up; ... }), so the API below reaches
+ * the right ops table. Callers treat it as opaque. */
+struct store {
+    const struct store_backend *backend;
+};
 
 /* One key and its value. In results the strings belong to the result. */
 struct store_kv {
@@ -91,8 +108,10 @@ struct store_event {
     struct store_kv kv; /* delete: value NULL, mod_revision = the delete's revision */
 };
 
-/* Events of one or more transactions, in order; revision is the last one's.
- * The events and their strings are valid during the call only. */
+/* Events of one or more whole transactions, in revision order (within one
+ * transaction, by key; a key changed twice in one transaction shows once, as it
+ * ended); revision is the last one's. The events and their strings are valid
+ * during the call only. A delete event's create_revision is the deleted key's. */
 typedef void store_watch_fn(const struct store_event *events, size_t n, uint64_t revision,
                             void *ctx);
 
@@ -120,14 +139,21 @@ struct store_backend {
 };
 
 extern const struct store_backend store_sqlite_backend;
+/* The SQLite backend's automatic compaction (see the top of this file). */
+#define STORE_SQLITE_KEEP_REVISIONS 100000u
+#define STORE_SQLITE_COMPACT_STEP   1000u
 
 /* ---- The API the controller calls ---------------------------------------- */
 
-/* Opens a store by URL: "sqlite:PATH" (created when absent, with its
- * directory's permissions; the file is 0600). err gets a sentence on failure. */
+/* Opens a store by URL: "sqlite:PATH" (the file is created when absent, mode
+ * 0600, in a directory that must exist; -wal and -shm files beside it get the
+ * same mode). base is the loop that watch callbacks run on (required). The
+ * SQLite backend locks the file for as long as it is open: a second process
+ * opening it fails with EBUSY. err gets a sentence on failure. */
 int store_open(const char *url, struct event_base *base, struct store **out, char *err,
                size_t errlen);
-void store_close(struct store *s); /* accepts NULL; cancels its watches */
+/* Accepts NULL; cancels its watches. Not from inside a watch callback. */
+void store_close(struct store *s);
 
 /* One key: 0 with *out filled (free with store_kv_free), or ENOENT. */
 int store_get(struct store *s, const char *key, struct store_kv *out);
@@ -135,8 +161,7 @@ void store_kv_free(struct store_kv *kv);
 
 /* Every key starting with prefix ("" = all), sorted by key; *revision (may be
  * NULL) gets the revision the result shows. */
-int store_range(struct store *s, const char *prefix, struct store_kv_list *out,
-                uint64_t *revision);
+int store_range(struct store *s, const char *prefix, struct store_kv_list *out, uint64_t *revision);
 
 /* Runs a transaction; *revision (may be NULL) gets the store's revision after
  * it (the new one when it wrote, the current one otherwise). */
@@ -152,12 +177,16 @@ int store_delete(struct store *s, const char *key, uint64_t *revision);
 /* Calls fn, from the loop, with every change to keys under prefix after
  * after_revision: first those already in the log (ESTALE when after_revision
  * is below store_compacted()), then each new transaction as it commits.
- * *out identifies the watch for store_unwatch(). */
+ * Nothing is called before store_watch() returns. *out identifies the watch
+ * for store_unwatch(), which fn may call (on this watch or another); after
+ * store_unwatch() its fn is never called again. */
 int store_watch(struct store *s, const char *prefix, uint64_t after_revision, store_watch_fn *fn,
                 void *ctx, struct store_watch **out);
 void store_unwatch(struct store *s, struct store_watch *w); /* accepts NULL */
 
-/* Forgets the change log up to revision (watches from before it get ESTALE). */
+/* Forgets the change log up to revision (watches from before it get ESTALE);
+ * EINVAL beyond store_revision(). Held back below what a watch has yet to be
+ * given (see above): store_compacted() says how far it went. */
 int store_compact(struct store *s, uint64_t revision);
 
 uint64_t store_revision(const struct store *s);
