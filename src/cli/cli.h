@@ -166,5 +166,7 @@ int cli_cmd_drop_reasons(struct cli_ctx *ctx, int argc, char **argv);
 /* Controller mode (ctl_main.c): runs the command at argv[optind] against
  * ctx->controller, after main() parsed the global options. */
 int cli_ctl_main(struct cli_ctx *ctx, int argc, char **argv);
+/* The help of controller mode ("weft --controller URL --help"). */
+void cli_ctl_print_help(void);
 
 #endif

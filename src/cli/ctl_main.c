@@ -70,6 +70,11 @@ int ctl_cmd_status(struct cli_ctx *ctx, int argc, char **argv)
     return ctl_query(ctx, argv[0], "status", ctl_print_fields);
 }
 
+void cli_ctl_print_help(void)
+{
+    fputs(ctl_help, stdout);
+}
+
 int cli_ctl_main(struct cli_ctx *ctx, int argc, char **argv)
 {
     static const struct cli_subcommand commands[] = {

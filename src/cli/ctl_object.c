@@ -277,6 +277,10 @@ static void ctl_format_to(FILE *out, json_t *value)
     json_t *item;
     size_t i;
 
+    if (!value) {
+        fputc('-', out);
+        return;
+    }
     switch (json_typeof(value)) {
     case JSON_STRING:
         fputs(json_string_length(value) ? json_string_value(value) : "-", out);

@@ -118,6 +118,11 @@ static int segment_finish(const char *prog, bool add, json_t *body)
     if (json_object_get(body, "multicast_group") && !multicast && (add || bum)) {
         return cli_usage_error(prog, "--group only applies with --bum multicast");
     }
+    /* A segment that stops being multicast leaves its group, which the API
+     * refuses next to another mode. */
+    if (!add && bum && !multicast) {
+        json_object_set_new(body, "multicast_group", json_null());
+    }
     return CLI_CONTINUE;
 }
 

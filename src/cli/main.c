@@ -114,6 +114,10 @@ int main(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "+s:o:hV", long_options, NULL)) != -1) {
         switch (opt) {
         case 'h':
+            if (ctx.controller) {
+                cli_ctl_print_help();
+                return cli_finish("weft", CLI_EXIT_OK);
+            }
             cli_print_help();
             return cli_finish("weft", CLI_EXIT_OK);
         case 'V':
