@@ -60,13 +60,13 @@ def test_daemons_reject_arguments(run, name):
     assert "'extra'" in result.stderr
 
 
-def test_controller_says_it_cannot_run_yet(run):
-    # Until the controller issue lands, starting it must fail loudly rather
-    # than pretend to serve.
-    result = run("weft-controller")
+def test_controller_that_cannot_start_says_why(run, tmp_path):
+    # A controller that cannot start must fail loudly with a sentence rather
+    # than pretend to serve (tests/system/test_controller_api.py has the rest).
+    result = run("weft-controller", "--datadir", str(tmp_path / "no" / "such"))
     assert result.returncode == 1
     assert result.stdout == ""
-    assert result.stderr.startswith("weft-controller: ")
+    assert "weft-controller error: cannot create the data directory" in result.stderr
 
 
 def test_weft_without_command_is_a_usage_error(run):
