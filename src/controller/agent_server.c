@@ -398,12 +398,15 @@ static int session_sync(struct agent_session *s, uint64_t rev)
         s->pending = true;
         goto out;
     }
-    json_t *msg =
-        json_pack("{s:s,s:I,s:O}", "type", "update", "revision", (json_int_t)rev, "ops", ops);
-    rc = msg ? session_send_json(s, msg) : ENOMEM;
-    json_decref(msg);
-    if (rc == EMSGSIZE || rc == E2BIG ||
-        (rc == EINVAL && json_array_size(ops) > AGENT_PROTO_MAX_OPS)) {
+    if (json_array_size(ops) > AGENT_PROTO_MAX_OPS) {
+        rc = EMSGSIZE;
+    } else {
+        json_t *msg =
+            json_pack("{s:s,s:I,s:O}", "type", "update", "revision", (json_int_t)rev, "ops", ops);
+        rc = msg ? session_send_json(s, msg) : ENOMEM;
+        json_decref(msg);
+    }
+    if (rc == EMSGSIZE) {
         rc = send_snapshot(s, view, rev); /* too big for one update: resync */
     }
     if (rc == 0 || rc == ENOBUFS) {
