@@ -3,9 +3,9 @@
 #
 #   bench/run-control.sh [--quick] [bench_control options]
 #
-# 1. builds a release build (meson --buildtype=release: -O3, NDEBUG) in $BUILD
-#    (default build/release), reconfigured if it exists, and in it the
-#    weft-controller and bench_control targets;
+# 1. builds a release build (meson --buildtype=$BUILDTYPE, default release: -O3,
+#    NDEBUG) in $BUILD (default build/release), reconfigured if it exists, and
+#    in it the weft-controller and bench_control targets;
 # 2. runs bench_control against that weft-controller: 10, 100 and 1000
 #    simulated hosts over real TCP sessions on loopback, MAC latency p50/p99,
 #    controller memory per 100k MACs and the snapshot of a host joining a
@@ -19,6 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build/release}
+BUILDTYPE=${BUILDTYPE:-release}
 args=()
 for a in "$@"; do
     case $a in
@@ -28,11 +29,11 @@ for a in "$@"; do
 done
 
 if [[ -f $BUILD/meson-private/coredata.dat ]]; then
-    meson setup --reconfigure "$BUILD" --buildtype=release >/dev/null
+    meson setup --reconfigure "$BUILD" --buildtype="$BUILDTYPE" >/dev/null
 else
-    meson setup "$BUILD" --buildtype=release >/dev/null
+    meson setup "$BUILD" --buildtype="$BUILDTYPE" >/dev/null
 fi
 ninja -C "$BUILD" src/controller/weft-controller bench/bench_control >/dev/null
 
-echo "== bench_control (${BUILD}, $(uname -m), $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'))"
+echo "== bench_control (${BUILD}, ${BUILDTYPE}, $(uname -m), $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'))"
 exec "$BUILD/bench/bench_control" --controller "$BUILD/src/controller/weft-controller" "${args[@]}"
