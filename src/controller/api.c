@@ -165,9 +165,7 @@ static void api_send_error(struct evhttp_request *req, const struct api_error *e
     }
     body = api_check_alloc(json_pack("{so}", "error", e));
     if (err->status >= 500) {
-        log_warn("%s %s: %d %s",
-                 evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET" : "write",
-                 evhttp_request_get_uri(req), err->status, err->message);
+        log_warn("%s: %d %s", evhttp_request_get_uri(req), err->status, err->message);
     }
     api_send_json(req, err->status, body);
     json_decref(body);
