@@ -25,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILD=build/release
+BUILD=${BUILD:-build/release}
 BENCH=$BUILD/bench/bench_pipeline
 CG_PACKETS=${CG_PACKETS:-20000}
 callgrind=1

@@ -17,14 +17,6 @@
 
 #define MAC_TABLE_MAX_CAPACITY (1u << 28)
 
-struct mac_table {
-    struct mac_entry *slots;
-    uint32_t mask;
-    uint32_t count;
-    uint32_t capacity;
-    uint64_t seed;
-};
-
 struct mac_table *mac_table_create(uint32_t capacity)
 {
     if (capacity == 0 || capacity > MAC_TABLE_MAX_CAPACITY) {
@@ -58,67 +50,10 @@ void mac_table_destroy(struct mac_table *t)
     }
 }
 
-static inline uint32_t mac_table_home(const struct mac_table *t, uint64_t key)
+/* Learning for both kinds of key, from the slot mac_table_find() gave. */
+enum mac_learn_result mac_table_learn_slot(struct mac_table *t, struct mac_entry *e, uint64_t key,
+                                           uint64_t value, uint32_t now, uint64_t *old_value)
 {
-    return (uint32_t)(hash_u64(key ^ t->seed) >> 32) & t->mask;
-}
-
-/* The slot holding key, or the empty slot where it would go. */
-static inline struct mac_entry *mac_table_find(const struct mac_table *t, uint64_t key)
-{
-    for (uint32_t i = mac_table_home(t, key);; i = (i + 1) & t->mask) {
-        struct mac_entry *e = &t->slots[i];
-        if (WEFT_LIKELY(e->key == key) || e->key == 0) {
-            return e;
-        }
-    }
-}
-
-/* The union of struct mac_entry on its own: a MAC table destination becomes
- * the 64-bit value the table stores, and back, laid out as in an entry so
- * that e->dest reads right whatever the byte order. (A whole entry as the
- * go-between would be built on the stack on the per-packet path.) */
-union mac_value {
-    uint64_t value;
-    uint32_t dest;
-};
-
-static inline uint64_t dest_to_value(uint32_t dest)
-{
-    union mac_value v = {.value = 0};
-    v.dest = dest;
-    return v.value;
-}
-
-static inline uint32_t value_to_dest(uint64_t value)
-{
-    union mac_value v = {.value = value};
-    return v.dest;
-}
-
-static inline const struct mac_entry *lookup(const struct mac_table *t, uint64_t key)
-{
-    const struct mac_entry *e = mac_table_find(t, key);
-    return e->key ? e : NULL;
-}
-
-const struct mac_entry *mac_table_lookup_key(const struct mac_table *t, uint64_t key)
-{
-    return lookup(t, key);
-}
-
-const struct mac_entry *mac_table_lookup(const struct mac_table *t, uint32_t segment, uint64_t mac)
-{
-    return lookup(t, mac_table_key(segment, mac));
-}
-
-/* Learning for both kinds of key; inlined into each, the MAC one being on
- * the per-packet path. */
-static inline enum mac_learn_result learn(struct mac_table *t, uint64_t key, uint64_t value,
-                                          uint32_t now, uint64_t *old_value)
-{
-    struct mac_entry *e = mac_table_find(t, key);
-
     if (WEFT_LIKELY(e->key == key)) {
         if (e->is_static) {
             return MAC_LEARN_STATIC;
@@ -145,24 +80,12 @@ static inline enum mac_learn_result learn(struct mac_table *t, uint64_t key, uin
     return MAC_LEARN_NEW;
 }
 
-enum mac_learn_result mac_table_learn(struct mac_table *t, uint32_t segment, uint64_t mac,
-                                      uint32_t dest, uint32_t now, uint32_t *old_dest)
-{
-    uint64_t old = 0;
-    enum mac_learn_result r = learn(t, mac_table_key(segment, mac), dest_to_value(dest), now, &old);
-
-    if (r == MAC_LEARN_MOVED) {
-        *old_dest = value_to_dest(old);
-    }
-    return r;
-}
-
 enum mac_learn_result mac_table_learn_key(struct mac_table *t, uint64_t key, uint64_t value,
                                           uint32_t now, uint64_t *old_value)
 {
     /* Key 0 marks an empty slot: learning it would fill one with a phantom. */
     WEFT_ASSERT(key != 0);
-    return learn(t, key, value, now, old_value);
+    return mac_table_learn_slot(t, mac_table_find(t, key), key, value, now, old_value);
 }
 
 /* Adds or replaces a static entry; *was_learned says whether a learned entry
@@ -201,10 +124,10 @@ int mac_table_add_static(struct mac_table *t, uint32_t segment, uint64_t mac, ui
     if (mac == 0 || (mac >> 40) & 1) {
         return EINVAL;
     }
-    int error =
-        add_static(t, mac_table_key(segment, mac), dest_to_value(dest), now, &was_learned, &old);
+    int error = add_static(t, mac_table_key(segment, mac), mac_table_dest_value(dest), now,
+                           &was_learned, &old);
     if (!error && replaced) {
-        *replaced = was_learned ? value_to_dest(old) : UINT32_MAX;
+        *replaced = was_learned ? mac_table_value_dest(old) : UINT32_MAX;
     }
     return error;
 }

@@ -23,6 +23,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/compiler.h"
+#include "lib/hash.h"
+
 /* Where a MAC lives, packed in 32 bits: kind in the top bit, index below. */
 #define MAC_DEST_VTEP       0x80000000u
 #define MAC_DEST_INDEX_MASK 0x00ffffffu
@@ -49,7 +52,16 @@ enum mac_learn_result {
     MAC_LEARN_FULL,      /* table at capacity: not learned */
 };
 
-struct mac_table;
+/* Defined here only so that lookups and the refresh of a known entry inline
+ * into the per-packet path (a call, its argument set-up and the result's
+ * switch cost more than the probe itself); the fields are mac_table.c's. */
+struct mac_table {
+    struct mac_entry *slots;
+    uint32_t mask;
+    uint32_t count;
+    uint32_t capacity;
+    uint64_t seed;
+};
 
 /* Creates a table for up to capacity entries (1 .. 1<<28). NULL on bad size or ENOMEM. */
 struct mac_table *mac_table_create(uint32_t capacity);
@@ -60,12 +72,96 @@ static inline uint64_t mac_table_key(uint32_t segment, uint64_t mac)
     return (uint64_t)segment << 48 | mac;
 }
 
+/* The slot where key's probe starts. */
+static inline uint32_t mac_table_home(const struct mac_table *t, uint64_t key)
+{
+    return (uint32_t)(hash_u64(key ^ t->seed) >> 32) & t->mask;
+}
+
+/* The slot holding key, or the empty slot where it would go (linear probing). */
+static inline struct mac_entry *mac_table_find(const struct mac_table *t, uint64_t key)
+{
+    for (uint32_t i = mac_table_home(t, key);; i = (i + 1) & t->mask) {
+        struct mac_entry *e = &t->slots[i];
+        if (WEFT_LIKELY(e->key == key) || e->key == 0) {
+            return e;
+        }
+    }
+}
+
+/* Starts loading the line of key's home slot: for a batch, ahead of its lookups. */
+static inline void mac_table_prefetch(const struct mac_table *t, uint64_t key)
+{
+    WEFT_PREFETCH(&t->slots[mac_table_home(t, key)]);
+}
+
+/* The entry for key, or NULL. The pointer is valid until the next write. */
+static inline const struct mac_entry *mac_table_lookup_key(const struct mac_table *t, uint64_t key)
+{
+    const struct mac_entry *e = mac_table_find(t, key);
+    return e->key ? e : NULL;
+}
+
 /* The entry for (segment, mac) or NULL. The pointer is valid until the next write. */
-const struct mac_entry *mac_table_lookup(const struct mac_table *table, uint32_t segment,
-                                         uint64_t mac);
-/* Learns mac at dest: see enum mac_learn_result. *old_dest is set on MAC_LEARN_MOVED. */
-enum mac_learn_result mac_table_learn(struct mac_table *table, uint32_t segment, uint64_t mac,
-                                      uint32_t dest, uint32_t now, uint32_t *old_dest);
+static inline const struct mac_entry *mac_table_lookup(const struct mac_table *t, uint32_t segment,
+                                                       uint64_t mac)
+{
+    return mac_table_lookup_key(t, mac_table_key(segment, mac));
+}
+
+/* The union of struct mac_entry on its own: a MAC table destination becomes
+ * the 64-bit value the table stores, and back, laid out as in an entry so
+ * that e->dest reads right whatever the byte order. (A whole entry as the
+ * go-between would be built on the stack on the per-packet path.) */
+union mac_value {
+    uint64_t value;
+    uint32_t dest;
+};
+
+static inline uint64_t mac_table_dest_value(uint32_t dest)
+{
+    union mac_value v = {.value = 0};
+    v.dest = dest;
+    return v.value;
+}
+
+static inline uint32_t mac_table_value_dest(uint64_t value)
+{
+    union mac_value v = {.value = value};
+    return v.dest;
+}
+
+/* mac_table_learn()'s every case but the steady one (see there); e is
+ * mac_table_find(t, key). Not for other callers. */
+enum mac_learn_result mac_table_learn_slot(struct mac_table *table, struct mac_entry *e,
+                                           uint64_t key, uint64_t value, uint32_t now,
+                                           uint64_t *old_value);
+
+/* Learns mac at dest: see enum mac_learn_result. *old_dest is set on MAC_LEARN_MOVED.
+ * Inline for its steady case, a known learned entry at the same place: one
+ * probe, and a write only when the second changed (a steady flow does not
+ * dirty the line every packet). */
+static inline enum mac_learn_result mac_table_learn(struct mac_table *t, uint32_t segment,
+                                                    uint64_t mac, uint32_t dest, uint32_t now,
+                                                    uint32_t *old_dest)
+{
+    uint64_t key = mac_table_key(segment, mac);
+    uint64_t value = mac_table_dest_value(dest);
+    struct mac_entry *e = mac_table_find(t, key);
+
+    if (WEFT_LIKELY(e->key == key && e->value == value && !e->is_static)) {
+        if (e->last_seen != now) {
+            e->last_seen = now;
+        }
+        return MAC_LEARN_REFRESHED;
+    }
+    uint64_t old = 0;
+    enum mac_learn_result r = mac_table_learn_slot(t, e, key, value, now, &old);
+    if (r == MAC_LEARN_MOVED) {
+        *old_dest = mac_table_value_dest(old);
+    }
+    return r;
+}
 /* Adds or replaces a static entry (replacing a learned one). Returns 0, ENOSPC when full,
  * EINVAL for a zero or multicast MAC. *replaced (may be NULL) gets the old learned dest,
  * or UINT32_MAX if there was no learned entry. */
@@ -75,9 +171,9 @@ int mac_table_add_static(struct mac_table *table, uint32_t segment, uint64_t mac
 bool mac_table_delete(struct mac_table *table, uint32_t segment, uint64_t mac);
 
 /* The same operations on a raw key and a 64-bit value, for tables
- * keyed otherwise than by MAC (the ARP table). Learning and static entries
- * behave as above; the caller checks that key and value make sense. */
-const struct mac_entry *mac_table_lookup_key(const struct mac_table *table, uint64_t key);
+ * keyed otherwise than by MAC (the ARP table; mac_table_lookup_key() is above).
+ * Learning and static entries behave as above; the caller checks that key and
+ * value make sense. */
 /* key must not be 0 (the mark of an empty slot): asserted. */
 enum mac_learn_result mac_table_learn_key(struct mac_table *table, uint64_t key, uint64_t value,
                                           uint32_t now, uint64_t *old_value);

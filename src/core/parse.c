@@ -34,7 +34,7 @@ static inline uint32_t read_u32(const uint8_t *p)
 }
 
 /* Checks the L4 header that starts at ofs and must end by end. */
-static enum drop_reason parse_l4(struct pkt *p, uint32_t ofs, uint32_t end, uint8_t proto)
+static inline enum drop_reason parse_l4(struct pkt *p, uint32_t ofs, uint32_t end, uint8_t proto)
 {
     const uint8_t *d = p->data;
     uint32_t avail = end - ofs;
@@ -73,7 +73,7 @@ static enum drop_reason parse_l4(struct pkt *p, uint32_t ofs, uint32_t end, uint
     return DROP_NONE;
 }
 
-static enum drop_reason parse_ipv4(struct pkt *p, uint32_t l3)
+static inline enum drop_reason parse_ipv4(struct pkt *p, uint32_t l3)
 {
     const uint8_t *d = p->data + l3;
     uint32_t avail = p->len - l3;
@@ -173,28 +173,20 @@ uint32_t frame_flow_hash(const struct pkt *p)
     return (uint32_t)(h >> 32);
 }
 
-enum drop_reason frame_parse(struct pkt *p)
+enum drop_reason frame_parse_headers(struct pkt *p)
 {
     const uint8_t *d = p->data;
     struct pkt_meta *m = &p->meta;
-    enum drop_reason reason = DROP_NONE;
 
-    m->vlan = 0;
-    m->eth_type = 0;
-    m->l3_ofs = 0;
+    memset(m, 0, PKT_META_PARSED_LEN);
     m->flow_hash = 0;
-    m->pcp = 0;
-    m->n_tags = 0;
-    m->tag_tpid = 0;
-    m->l4_ofs = 0;
-    m->ip_proto = 0;
-    m->is_fragment = 0;
     if (WEFT_UNLIKELY(p->len < ETH_HEADER_LEN)) {
         return DROP_RUNT;
     }
     uint32_t ofs = 12; /* the ethertype, or the TPID of a tag */
     uint16_t type = read_be16(d + ofs);
-    while ((type == ETH_TYPE_VLAN || type == ETH_TYPE_QINQ) && m->n_tags < PARSE_MAX_TAGS) {
+    while (WEFT_UNLIKELY(type == ETH_TYPE_VLAN || type == ETH_TYPE_QINQ) &&
+           m->n_tags < PARSE_MAX_TAGS) {
         if (p->len < ofs + VLAN_HEADER_LEN + 2) {
             return DROP_VLAN_TRUNCATED;
         }
@@ -210,27 +202,33 @@ enum drop_reason frame_parse(struct pkt *p)
     }
     m->eth_type = type;
     m->l3_ofs = (uint16_t)(ofs + 2);
+    /* IPv4 first: the switch's common case, one compare away. */
+    if (WEFT_LIKELY(type == ETH_TYPE_IPV4)) {
+        return parse_ipv4(p, ofs + 2);
+    }
     switch (type) {
-    case ETH_TYPE_IPV4:
-        reason = parse_ipv4(p, ofs + 2);
-        break;
     case ETH_TYPE_IPV6:
-        reason = parse_ipv6(p, ofs + 2);
-        break;
+        return parse_ipv6(p, ofs + 2);
     case ETH_TYPE_ARP: {
         const uint8_t *arp = d + ofs + 2;
         /* Ethernet/IPv4 ARP only: htype 1, ptype 0x0800, hlen 6, plen 4. */
         if (p->len < ofs + 2 + 28 || read_be16(arp) != 1 || read_be16(arp + 2) != ETH_TYPE_IPV4 ||
             arp[4] != 6 || arp[5] != 4) {
-            reason = DROP_ARP_MALFORMED;
+            return DROP_ARP_MALFORMED;
         }
-        break;
+        return DROP_NONE;
     }
     default:
-        break;
+        return DROP_NONE;
     }
+}
+
+enum drop_reason frame_parse(struct pkt *p)
+{
+    enum drop_reason reason = frame_parse_headers(p);
+
     if (WEFT_LIKELY(reason == DROP_NONE)) {
-        m->flow_hash = frame_flow_hash(p);
+        p->meta.flow_hash = frame_flow_hash(p);
     }
     return reason;
 }

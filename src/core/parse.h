@@ -24,9 +24,16 @@
 /* Parses p->data[0..len) and fills p->meta (in_port and segment are left as they are). */
 enum drop_reason frame_parse(struct pkt *p);
 
+/* frame_parse() without the flow hash (meta.flow_hash is left 0): the same
+ * checks, drops and offsets. The switch parses every frame this way and
+ * computes frame_flow_hash() only for the frames it encapsulates, the one
+ * place it is used. */
+enum drop_reason frame_parse_headers(struct pkt *p);
+
 /* Flow hash of the parsed frame: the IP addresses, protocol and L4 ports when
  * the frame is IP, the MAC addresses and ethertype otherwise. Called by
- * frame_parse(); exposed for tests. */
+ * frame_parse(), and by the switch before it encapsulates a frame parsed with
+ * frame_parse_headers(). */
 uint32_t frame_flow_hash(const struct pkt *p);
 
 #endif

@@ -14,6 +14,7 @@
 #define WEFT_CORE_PKT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -24,22 +25,27 @@
 /* Default data room: a 9000-byte jumbo frame with two tags. */
 #define PKT_DEFAULT_DATA_ROOM 9216
 
-/* What the parser learnt about a frame; offsets are from pkt->data. */
+/* What the parser learnt about a frame; offsets are from pkt->data. The
+ * parser's fields come first, so that it clears them with one memset of
+ * PKT_META_PARSED_LEN bytes (a couple of stores) instead of field by field. */
 struct pkt_meta {
-    uint16_t in_port;         /* ingress port id (PKT_PORT_OVERLAY when decapsulated) */
     uint16_t vlan;            /* VLAN the frame belongs to on ingress (0 = untagged) */
-    uint8_t pcp;              /* 802.1p priority of the ingress tag, restored on egress tags */
-    uint8_t n_tags;           /* tags the parser saw (0..2) */
     uint16_t tag_tpid;        /* TPID of the outermost tag (0x8100 or 0x88a8), 0 if untagged */
     uint16_t eth_type;        /* ethertype after the tags */
     uint16_t l3_ofs;          /* start of the L3 header */
     uint16_t l4_ofs;          /* start of the L4 header, 0 if none (any fragment, non-IP) */
+    uint8_t pcp;              /* 802.1p priority of the ingress tag, restored on egress tags */
+    uint8_t n_tags;           /* tags the parser saw (0..2) */
     uint8_t ip_proto;         /* IPv4 protocol / IPv6 final next header, 0 if not IP */
     uint8_t is_fragment;      /* IPv4/IPv6 fragment (first or later) */
+    uint16_t in_port;         /* ingress port id (PKT_PORT_OVERLAY when decapsulated) */
     uint32_t segment;         /* segment index inside the switch */
     uint32_t flow_hash;       /* hash of the inner flow, for the outer UDP source port */
     struct ip_addr outer_src; /* decapsulation: the remote VTEP the datagram came from */
 };
+
+/* Bytes of struct pkt_meta that the parser owns (vlan .. is_fragment). */
+#define PKT_META_PARSED_LEN offsetof(struct pkt_meta, in_port)
 
 #define PKT_PORT_OVERLAY 0xffff
 

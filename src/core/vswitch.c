@@ -1034,6 +1034,32 @@ void vswitch_arp_foreach(const struct vswitch *sw, mac_table_removed_fn *fn, voi
 
 /* ---- Data path ------------------------------------------------------------ */
 
+/* The MAC address at mac as eth_addr_to_u64() gives it, in one 8-byte load:
+ * the two bytes after the address are read too, so mac must be the
+ * destination or the source of a whole Ethernet header. */
+static inline uint64_t frame_mac(const uint8_t *mac)
+{
+    uint64_t v;
+
+    memcpy(&v, mac, sizeof v);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v >> 16;
+}
+
+/* The group (multicast) bit of the first octet, in frame_mac()'s number. */
+#define MAC_GROUP_BIT (1ull << 40)
+
+/* Sets the flow hash that encapsulation takes the outer UDP source port (and
+ * the IPv6 flow label) from. Frames are parsed without it
+ * (frame_parse_headers()): most never leave through a VTEP, and those that do
+ * get it here, once, before any copy is made. */
+static inline void set_flow_hash(struct pkt *p)
+{
+    p->meta.flow_hash = frame_flow_hash(p);
+}
+
 static void drop_pkt(struct vswitch *sw, struct pkt *p, enum drop_reason reason,
                      struct vswitch_counters *port_ctr, struct vswitch_counters *seg_ctr)
 {
@@ -1100,7 +1126,7 @@ static void emit_port(struct vswitch *sw, struct vswitch_out *out, struct pkt *p
         drop_pkt(sw, p, DROP_TX_FULL, NULL, &seg->ctr);
         return;
     }
-    if (tag) {
+    if (WEFT_UNLIKELY(tag)) {
         uint8_t *d = pkt_push(p, VLAN_HEADER_LEN);
         if (WEFT_UNLIKELY(!d)) {
             drop_pkt(sw, p, DROP_NO_HEADROOM, NULL, &seg->ctr);
@@ -1110,7 +1136,10 @@ static void emit_port(struct vswitch *sw, struct vswitch_out *out, struct pkt *p
         write_be16(d + 12, cfg->tpid);
         write_be16(d + 14, (uint16_t)(p->meta.pcp << VLAN_PCP_SHIFT | seg->cfg.vlan));
     }
-    out_push(out, p, port_id);
+    /* Room was made above: the entry is written without checking again. */
+    out->tx[out->n].pkt = p;
+    out->tx[out->n].dest = port_id;
+    out->n++;
     count_tx(sw, &port->ctr, seg, p->len, flood);
 }
 
@@ -1205,6 +1234,9 @@ static void flood(struct vswitch *sw, struct vswitch_out *out, struct pkt *p,
         }
     }
     if (in_port != PKT_PORT_OVERLAY) {
+        if (seg->cfg.bum == BUM_MULTICAST || seg->peers.n) {
+            set_flow_hash(p); /* the copies inherit it */
+        }
         if (seg->cfg.bum == BUM_MULTICAST) {
             flood_add(sw, out, p, seg, &fd, VSWITCH_DEST_VTEP | seg->mcast_vtep);
         } else if (WEFT_UNLIKELY(seg->cfg.bum == BUM_PROXY)) {
@@ -1252,13 +1284,13 @@ static inline void unicast(struct vswitch *sw, struct vswitch_out *out, struct p
 static void forward(struct vswitch *sw, struct vswitch_out *out, struct pkt *p,
                     struct vs_segment *seg, uint32_t segment, uint32_t in_port)
 {
-    const uint8_t *dst = p->data;
+    uint64_t dst = frame_mac(p->data);
 
-    if (eth_addr_is_multicast(dst)) {
+    if (dst & MAC_GROUP_BIT) {
         flood(sw, out, p, seg, in_port);
         return;
     }
-    const struct mac_entry *e = mac_table_lookup(sw->macs, segment, eth_addr_to_u64(dst));
+    const struct mac_entry *e = mac_table_lookup(sw->macs, segment, dst);
     if (!e) {
         flood(sw, out, p, seg, in_port);
         return;
@@ -1268,6 +1300,7 @@ static void forward(struct vswitch *sw, struct vswitch_out *out, struct pkt *p,
             drop_pkt(sw, p, DROP_SPLIT_HORIZON, NULL, &seg->ctr);
             return;
         }
+        set_flow_hash(p);
         unicast(sw, out, p, seg, in_port, VSWITCH_DEST_VTEP | (e->dest & MAC_DEST_INDEX_MASK));
         return;
     }
@@ -1502,14 +1535,12 @@ static void port_input_one(struct vswitch *sw, struct vs_port *port, uint16_t po
     bool strip = false;
     enum drop_reason reason;
 
-    counters_add_packet(&port->ctr, true, p->len);
-    counters_add_packet(&sw->stats.total, true, p->len);
     p->meta.in_port = port_id;
     if (WEFT_UNLIKELY(!cfg->admin_up)) {
         drop_pkt(sw, p, DROP_PORT_DOWN, &port->ctr, NULL);
         return;
     }
-    reason = frame_parse(p);
+    reason = frame_parse_headers(p);
     if (WEFT_UNLIKELY(reason != DROP_NONE)) {
         drop_pkt(sw, p, reason, &port->ctr, NULL);
         return;
@@ -1518,8 +1549,8 @@ static void port_input_one(struct vswitch *sw, struct vs_port *port, uint16_t po
         drop_pkt(sw, p, DROP_OVERSIZE, &port->ctr, NULL);
         return;
     }
-    const uint8_t *src = p->data + ETH_ADDR_LEN;
-    if (WEFT_UNLIKELY(eth_addr_is_multicast(src) || eth_addr_is_zero(src))) {
+    uint64_t src = frame_mac(p->data + ETH_ADDR_LEN);
+    if (WEFT_UNLIKELY((src & MAC_GROUP_BIT) || src == 0)) {
         drop_pkt(sw, p, DROP_SRC_MAC_INVALID, &port->ctr, NULL);
         return;
     }
@@ -1538,7 +1569,7 @@ static void port_input_one(struct vswitch *sw, struct vs_port *port, uint16_t po
         }
     }
     if (cfg->learning) {
-        reason = learn(sw, segment, eth_addr_to_u64(src), MAC_DEST_PORT(port_id), now, port);
+        reason = learn(sw, segment, src, MAC_DEST_PORT(port_id), now, port);
         if (WEFT_UNLIKELY(reason != DROP_NONE)) {
             drop_pkt(sw, p, reason, &port->ctr, &seg->ctr);
             return;
@@ -1567,12 +1598,19 @@ void vswitch_input_port(struct vswitch *sw, uint16_t port_id, struct pkt **pkts,
         return;
     }
     struct vs_port *port = &sw->ports[port_id];
+    uint64_t bytes = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (i + 1 < n) {
             WEFT_PREFETCH(pkts[i + 1]->data);
         }
+        bytes += pkts[i]->len;
         port_input_one(sw, port, port_id, pkts[i], now, out);
     }
+    /* Every frame in counts, whatever became of it: once per batch. */
+    port->ctr.rx_packets += n;
+    port->ctr.rx_bytes += bytes;
+    sw->stats.total.rx_packets += n;
+    sw->stats.total.rx_bytes += bytes;
 }
 
 /* The last (sender, VNI) a batch accepted, as VPP's last-tunnel cache: the
@@ -1601,6 +1639,7 @@ static void proxy_input(struct vswitch *sw, struct vswitch_out *out, struct pkt 
     uint32_t last = UINT32_MAX; /* the last replica that is not the sender */
     bool local = true;
 
+    set_flow_hash(p);
     for (uint32_t i = l->n; i-- > 0;) {
         if (l->ids[i] != sender) {
             last = i;
@@ -1680,7 +1719,7 @@ static void vxlan_input_one(struct vswitch *sw, struct pkt *p, uint32_t now,
     struct vs_segment *seg = &sw->segs[segment];
     counters_add_packet(&sw->vteps[vtep_id].ctr, true, p->len);
     counters_add_packet(&seg->ctr, true, p->len);
-    reason = frame_parse(p);
+    reason = frame_parse_headers(p);
     if (WEFT_UNLIKELY(reason != DROP_NONE)) {
         drop_pkt(sw, p, reason, NULL, &seg->ctr);
         return;
@@ -1689,12 +1728,12 @@ static void vxlan_input_one(struct vswitch *sw, struct pkt *p, uint32_t now,
         drop_pkt(sw, p, DROP_VXLAN_INNER_VLAN, NULL, &seg->ctr);
         return;
     }
-    const uint8_t *src = p->data + ETH_ADDR_LEN;
-    if (WEFT_UNLIKELY(eth_addr_is_multicast(src) || eth_addr_is_zero(src))) {
+    uint64_t src = frame_mac(p->data + ETH_ADDR_LEN);
+    if (WEFT_UNLIKELY((src & MAC_GROUP_BIT) || src == 0)) {
         drop_pkt(sw, p, DROP_SRC_MAC_INVALID, NULL, &seg->ctr);
         return;
     }
-    learn(sw, segment, eth_addr_to_u64(src), MAC_DEST_REMOTE(vtep_id), now, NULL);
+    learn(sw, segment, src, MAC_DEST_REMOTE(vtep_id), now, NULL);
     p->meta.in_port = PKT_PORT_OVERLAY;
     p->meta.segment = segment;
     /* One test on the fast path for both rare cases. */
