@@ -333,7 +333,9 @@ static char *ctl_format(json_t *value)
     return text;
 }
 
-static void ctl_print_fields_under(json_t *obj, const char *prefix)
+/* Walks 'obj' as "label: value" lines: measures the widest label into
+ * '*width' when 'print' is false, prints padded to it when true. */
+static void ctl_fields_walk(json_t *obj, const char *prefix, bool print, int *width)
 {
     const char *key;
     json_t *value;
@@ -350,28 +352,35 @@ static void ctl_print_fields_under(json_t *obj, const char *prefix)
         }
         if (json_is_object(value)) {
             strncat(label, " ", sizeof label - strlen(label) - 1);
-            ctl_print_fields_under(value, label);
+            ctl_fields_walk(value, label, print, width);
             continue;
         }
-        if (json_is_array(value) && json_is_object(json_array_get(value, 0))) {
-            /* A list of objects (bindings): one line each. */
-            json_array_foreach(value, i, item)
-            {
-                char *text = ctl_format(item);
-                cli_print_field(label, "%s", text);
-                free(text);
-            }
+        if (!print) {
+            *width = (int)strlen(label) > *width ? (int)strlen(label) : *width;
             continue;
         }
-        char *text = ctl_format(value);
-        cli_print_field(label, "%s", text);
-        free(text);
+        /* A list of objects (bindings): one line each. */
+        bool per_item = json_is_array(value) && json_is_object(json_array_get(value, 0));
+        json_array_foreach(per_item ? value : NULL, i, item)
+        {
+            char *text = ctl_format(item);
+            printf("%s:%*s  %s\n", label, *width - (int)strlen(label), "", text);
+            free(text);
+        }
+        if (!per_item) {
+            char *text = ctl_format(value);
+            printf("%s:%*s  %s\n", label, *width - (int)strlen(label), "", text);
+            free(text);
+        }
     }
 }
 
 void ctl_print_fields(json_t *obj)
 {
-    ctl_print_fields_under(obj, "");
+    int width = 0;
+
+    ctl_fields_walk(obj, "", false, &width);
+    ctl_fields_walk(obj, "", true, &width);
 }
 
 /* The value of a column: "a.b" reaches into an object, "a|b" takes the
