@@ -10,7 +10,7 @@
 #include "lib/compiler.h"
 
 static const char ctl_help[] =
-    "Usage: weft --controller URL [--token-file FILE] [-o table|json] COMMAND [ARG]...\n"
+    "Usage: weft --controller URL [--token-file FILE] [-o FORMAT] COMMAND [ARG]...\n"
     "\n"
     "Controller mode: the commands manage the whole network through weft-controller's\n"
     "REST API at URL (or $WEFT_CONTROLLER) instead of this host's weftd.\n"

@@ -561,8 +561,13 @@ def test_every_command_explains_itself(weft, group):
         assert max(len(line) for line in text.splitlines()) <= 80, text
 
 
-def test_top_level_help(weft):
+def test_top_level_help(weft, controller):
     out = ok(weft("--help", use_controller=False, token=False))
     assert "--controller" in out and "WEFT_CONTROLLER" in out and "--token-file" in out
+    out = ok(weft("--help", env={"WEFT_CONTROLLER": controller.url}, use_controller=False))
+    assert out.startswith("Usage: weft --controller URL")
+    for group in VERBS:
+        assert f"\n  {group} " in out, group
+    assert max(len(line) for line in out.splitlines()) <= 80
     result = weft()
     refused(result, "missing command", "segment", status=2)
