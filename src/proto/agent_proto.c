@@ -1108,7 +1108,7 @@ static int decode_segment(const struct jobj *o, struct agent_segment *s)
                                        "arp_suppression",
                                        "allow_inner_vlan",
                                        NULL};
-    unsigned bum;
+    unsigned bum = AGENT_BUM_HEAD_END; /* set by get_enum(); -O3 cannot tell */
     int rc;
 
     if ((rc = only_keys(o, keys)) ||
@@ -1165,7 +1165,7 @@ static int decode_port(const struct jobj *o, struct agent_port *p)
         "op",          "name",        "mode",          "segment",  "vlans",
         "native_vlan", "tpid",        "admin_up",      "mtu",      "learning",
         "mac_limit",   "promiscuous", "port_security", "bindings", NULL};
-    unsigned mode;
+    unsigned mode = AGENT_PORT_ACCESS; /* set by get_enum(); -O3 cannot tell */
     json_t *arr;
     int rc;
 
@@ -1467,7 +1467,7 @@ static int decode_root(json_t *root, struct agent_msg *m, struct agent_proto_err
     }
     case AGENT_MSG_ERROR: {
         static const char *const keys[] = {"type", "code", "message", NULL};
-        unsigned code;
+        unsigned code = AGENT_ERR_INTERNAL; /* set by get_enum(); -O3 cannot tell */
         if ((rc = only_keys(&o, keys)) ||
             (rc = get_enum(&o, "code", true, 0, error_code_names, AGENT_ERR_CODE_COUNT, &code)) ||
             (rc = get_chars(&o, "message", false, m->error.message, sizeof m->error.message,
