@@ -25,6 +25,9 @@ static const char stats_help[] =
     "                       " CLI_DEFAULT_SOCKET ")\n"
     "  -o, --output FORMAT  'table' (default) or 'json' (weftd's stats object:\n"
     "                       {total, mac_learned, mac_moves, mac_aged, mac_table_full,\n"
+    "                       arp_suppressed, arp_learned, arp_changed, arp_aged,\n"
+    "                       arp_table_full, events_lost, proxy_replicated,\n"
+    "                       proxy_mark_ignored,\n"
     "                       io: {vtep4, vtep6, ports: {<name>: {rx_drops, tx_errors}}}})\n"
     "  -h, --help           print this help and exit\n"
     "\n"
@@ -105,6 +108,14 @@ static void stats_print_table(json_t *data)
     cli_print_field("mac moves", "%lld", cli_json_int(data, "mac_moves"));
     cli_print_field("macs aged out", "%lld", cli_json_int(data, "mac_aged"));
     cli_print_field("mac table full", "%lld", cli_json_int(data, "mac_table_full"));
+    cli_print_field("arp answered here", "%lld", cli_json_int(data, "arp_suppressed"));
+    cli_print_field("arp learned", "%lld", cli_json_int(data, "arp_learned"));
+    cli_print_field("arp changed", "%lld", cli_json_int(data, "arp_changed"));
+    cli_print_field("arp aged out", "%lld", cli_json_int(data, "arp_aged"));
+    cli_print_field("arp table full", "%lld", cli_json_int(data, "arp_table_full"));
+    cli_print_field("proxy replicated", "%lld", cli_json_int(data, "proxy_replicated"));
+    cli_print_field("proxy mark ignored", "%lld", cli_json_int(data, "proxy_mark_ignored"));
+    cli_print_field("learn events lost", "%lld", cli_json_int(data, "events_lost"));
     fputc('\n', stdout);
 
     struct cli_table *t = cli_table_new(columns, WEFT_ARRAY_SIZE(columns));
