@@ -3,7 +3,7 @@
  *
  * Slots are 24-byte entries in one array (a 64-bit key, a 64-bit value, the
  * time last seen and the static flag), at most half of them used, found
- * by linear probing from a seeded hash of the 64-bit key. Deletion shifts
+ * by linear probing from a seeded multiply-shift hash of the 64-bit key. Deletion shifts
  * the rest of the cluster back (no tombstones), so lookups after heavy aging
  * stay as short as on a fresh table.
  */
@@ -37,8 +37,9 @@ struct mac_table *mac_table_create(uint32_t capacity)
         return NULL;
     }
     t->mask = n_slots - 1;
+    t->shift = 64 - (uint32_t)__builtin_ctz(n_slots);
     t->capacity = capacity;
-    t->seed = hash_random_seed();
+    t->mult = hash_random_seed() | 1;
     return t;
 }
 

@@ -163,8 +163,10 @@ uint32_t frame_flow_hash(const struct pkt *p)
     }
     if (m->eth_type == ETH_TYPE_IPV4 && m->ip_proto) {
         const uint8_t *ip = d + m->l3_ofs;
+        /* One mix: the odd multiplier makes (ports, protocol) -> 64 bits a
+         * bijection, so two flows that differ only there never collide. */
         h = hash_u64(((uint64_t)read_u32(ip + 12) << 32 | read_u32(ip + 16)) ^
-                     hash_u64(ports << 8 | m->ip_proto));
+                     (ports << 8 | m->ip_proto) * 0x9e3779b97f4a7c15ull);
     } else if (m->eth_type == ETH_TYPE_IPV6 && m->ip_proto) {
         h = hash_words(d + m->l3_ofs + 8, 32, ports << 8 | m->ip_proto);
     } else {
