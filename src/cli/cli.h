@@ -159,6 +159,7 @@ int cli_cmd_segment(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_port(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_peer(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_mac(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_arp(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_stats(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_drops(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_drop_reasons(struct cli_ctx *ctx, int argc, char **argv);

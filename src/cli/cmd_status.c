@@ -5,13 +5,17 @@
 #include "cli/cli.h"
 
 #include <stdio.h>
+#include <time.h>
 
 static const char status_help[] =
     "Usage: weft status [-s SOCKET] [-o table|json]\n"
     "\n"
     "Show the weftd of this host: its name, version, VTEP addresses, VXLAN UDP\n"
     "port, underlay MTU, MAC ageing time, uptime, data directory and number of\n"
-    "ports. A quick way to check that weftd runs and answers.\n"
+    "ports. A quick way to check that weftd runs and answers. In controller mode\n"
+    "(weftd --controller) also its session with weft-controller: the address,\n"
+    "the state (waiting, connecting, hello, syncing, connected), the revision\n"
+    "and epoch of the state it applied, since when, and the last error.\n"
     "\n"
     "Options:\n"
     "  -s, --socket PATH    weftd's control socket (default: $WEFT_SOCKET, else\n"
@@ -55,6 +59,21 @@ static void status_print_table(json_t *data)
     status_print_uptime(cli_json_int(data, "uptime"));
     cli_print_field("datadir", "%s", cli_json_str(data, "datadir", "-"));
     cli_print_field("ports", "%lld", cli_json_int(data, "ports"));
+    json_t *ctl = json_object_get(data, "controller");
+    if (ctl) {
+        time_t since = (time_t)cli_json_int(ctl, "since");
+        struct tm tm;
+        char when[32] = "-";
+        if (localtime_r(&since, &tm)) {
+            strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+        }
+        cli_print_field("controller", "%s", cli_json_str(ctl, "address", "-"));
+        cli_print_field("session", "%s since %s", cli_json_str(ctl, "state", "-"), when);
+        cli_print_field("revision", "%lld (epoch %s)", cli_json_int(ctl, "revision"),
+                        cli_json_str(ctl, "epoch", "")[0] ? cli_json_str(ctl, "epoch", "") : "-");
+        const char *error = cli_json_str(ctl, "last_error", "");
+        cli_print_field("last error", "%s", error[0] ? error : "-");
+    }
 }
 
 int cli_cmd_status(struct cli_ctx *ctx, int argc, char **argv)

@@ -29,6 +29,7 @@ static char segment_prog[] = "weft segment";
 static char port_prog[] = "weft port";
 static char peer_prog[] = "weft peer";
 static char mac_prog[] = "weft mac";
+static char arp_prog[] = "weft arp";
 static char stats_prog[] = "weft stats";
 static char drops_prog[] = "weft drops";
 static char drop_reasons_prog[] = "weft drop-reasons";
@@ -40,6 +41,7 @@ static const struct cli_command cli_commands[] = {
     {"port", port_prog, "add, change, delete, list and show switch ports", cli_cmd_port},
     {"peer", peer_prog, "add, delete and list the remote VTEPs of segments", cli_cmd_peer},
     {"mac", mac_prog, "list the MAC table; add and delete static entries", cli_cmd_mac},
+    {"arp", arp_prog, "list the ARP table (IP -> MAC, for ARP suppression)", cli_cmd_arp},
     {"stats", stats_prog, "show the switch's counters, MAC table and device statistics",
      cli_cmd_stats},
     {"drops", drops_prog, "show what was dropped, where and why (non-zero counters only)",

@@ -1,0 +1,107 @@
+/*
+ * cmd_arp.c - "weft arp list [VNI]": the ARP table of this host's switch, the
+ * IP -> MAC entries it answers ARP requests from on segments with ARP
+ * suppression (static ones from the controller, learned ones from ARP traffic).
+ */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/compiler.h"
+
+static const char arp_help[] =
+    "Usage: weft arp list [VNI] [-o table|json]\n"
+    "\n"
+    "List the ARP table of this host's switch (of segment VNI only, if given):\n"
+    "the segment, the IPv4 address, its MAC, whether the entry is static (given\n"
+    "by weft-controller; never ages) or learned from ARP traffic, and the seconds\n"
+    "since a learned entry was last seen. On a segment with ARP suppression the\n"
+    "switch answers a guest's ARP request for a listed address itself.\n"
+    "\n"
+    "Options:\n"
+    "  -s, --socket PATH    weftd's control socket\n"
+    "  -o, --output FORMAT  'table' (default) or 'json' (weftd's array of\n"
+    "                       {vni, ip, mac, static, age})\n"
+    "  -h, --help           print this help and exit\n";
+
+/* Orders entries by VNI, then IP as text (weftd lists them in hash order). */
+static int arp_compare(const void *a, const void *b)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    long long vx = cli_json_int(x, "vni"), vy = cli_json_int(y, "vni");
+
+    if (vx != vy) {
+        return vx < vy ? -1 : 1;
+    }
+    return strcmp(cli_json_str(x, "ip", ""), cli_json_str(y, "ip", ""));
+}
+
+static void arp_print_table(json_t *data)
+{
+    static const struct cli_column columns[] = {
+        {"VNI", true}, {"IP", false}, {"MAC", false}, {"TYPE", false}, {"AGE", true},
+    };
+    size_t n = json_array_size(data);
+    json_t **entries = calloc(n ? n : 1, sizeof *entries);
+    struct cli_table *t = cli_table_new(columns, WEFT_ARRAY_SIZE(columns));
+
+    if (!entries) {
+        fputs("weft: out of memory\n", stderr);
+        exit(CLI_EXIT_ERROR);
+    }
+    for (size_t i = 0; i < n; i++) {
+        entries[i] = json_array_get(data, i);
+    }
+    qsort(entries, n, sizeof *entries, arp_compare);
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = entries[i];
+        bool is_static = json_is_true(json_object_get(e, "static"));
+
+        cli_table_cell(t, "%lld", cli_json_int(e, "vni"));
+        cli_table_cell(t, "%s", cli_json_str(e, "ip", "?"));
+        cli_table_cell(t, "%s", cli_json_str(e, "mac", "?"));
+        cli_table_cell(t, "%s", is_static ? "static" : "learned");
+        if (is_static) {
+            cli_table_cell(t, "-");
+        } else {
+            cli_table_cell(t, "%llds", cli_json_int(e, "age"));
+        }
+    }
+    cli_table_print(t);
+    free(entries);
+}
+
+static int arp_list(struct cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        CLI_COMMON_LONG_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    int opt, status;
+    uint32_t vni = 0;
+
+    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
+        if ((status = cli_common_option(ctx, opt, argv[0], arp_help)) != CLI_CONTINUE) {
+            return status;
+        }
+    }
+    if ((status = cli_operands(argv[0], argc, argv, 0, 1, "")) != CLI_CONTINUE) {
+        return status;
+    }
+    if (optind < argc && cli_parse_vni(argv[0], argv[optind], &vni)) {
+        return CLI_EXIT_USAGE;
+    }
+    return cli_query(ctx, argv[0], "arp-list",
+                     vni ? json_pack("{sI}", "vni", (json_int_t)vni) : NULL, arp_print_table);
+}
+
+int cli_cmd_arp(struct cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct cli_subcommand subs[] = {
+        {"list", arp_list},
+    };
+
+    return cli_dispatch(ctx, argc, argv, subs, WEFT_ARRAY_SIZE(subs), arp_help);
+}
