@@ -100,11 +100,12 @@ struct pkt *pkt_pool_copy_in(struct pkt_pool *pool, const void *frame, uint32_t 
 
 struct pkt *pkt_pool_clone(struct pkt_pool *pool, const struct pkt *src)
 {
-    struct pkt *p = pkt_pool_get(pool);
-
-    if (WEFT_UNLIKELY(!p)) {
+    /* Straight from the free stack: every field pkt_reset() would clear is
+     * overwritten below (a flood makes one clone per destination). */
+    if (WEFT_UNLIKELY(pool->n_free == 0)) {
         return NULL;
     }
+    struct pkt *p = &pool->pkts[pool->free[--pool->n_free]];
     p->data = p->head + pkt_headroom(src);
     p->len = src->len;
     p->meta = src->meta;

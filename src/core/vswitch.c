@@ -1527,25 +1527,35 @@ static void strip_tag(struct pkt *p)
     p->meta.n_tags--;
 }
 
-static void port_input_one(struct vswitch *sw, struct vs_port *port, uint16_t port_id,
-                           struct pkt *p, uint32_t now, struct vswitch_out *out)
+/* What port_input_one() reads of its port for every frame, copied once per
+ * batch (the configuration does not change during a call): in locals, the
+ * values are not reloaded after each store to a frame, which the compiler
+ * must otherwise assume may alias them (-fno-strict-aliasing). */
+struct port_rx {
+    struct vs_port *port;
+    uint32_t max_len; /* cfg.mtu + ETH_HEADER_LEN: longer untagged frames are oversize */
+    uint16_t id;
+    bool learning;
+    bool security;
+};
+
+static void port_input_one(struct vswitch *sw, const struct port_rx *rx, struct pkt *p,
+                           uint32_t now, struct vswitch_out *out)
 {
+    struct vs_port *port = rx->port;
     const struct port_config *cfg = &port->cfg;
+    uint16_t port_id = rx->id;
     uint32_t segment;
     bool strip = false;
     enum drop_reason reason;
 
     p->meta.in_port = port_id;
-    if (WEFT_UNLIKELY(!cfg->admin_up)) {
-        drop_pkt(sw, p, DROP_PORT_DOWN, &port->ctr, NULL);
-        return;
-    }
     reason = frame_parse_headers(p);
     if (WEFT_UNLIKELY(reason != DROP_NONE)) {
         drop_pkt(sw, p, reason, &port->ctr, NULL);
         return;
     }
-    if (WEFT_UNLIKELY(p->len > cfg->mtu + ETH_HEADER_LEN + VLAN_HEADER_LEN * p->meta.n_tags)) {
+    if (WEFT_UNLIKELY(p->len > rx->max_len + VLAN_HEADER_LEN * p->meta.n_tags)) {
         drop_pkt(sw, p, DROP_OVERSIZE, &port->ctr, NULL);
         return;
     }
@@ -1561,14 +1571,14 @@ static void port_input_one(struct vswitch *sw, struct vs_port *port, uint16_t po
     }
     struct vs_segment *seg = &sw->segs[segment];
     counters_add_packet(&seg->ctr, true, p->len);
-    if (cfg->port_security) {
+    if (WEFT_UNLIKELY(rx->security)) {
         reason = port_security_check(cfg, p);
         if (reason != DROP_NONE) {
             drop_pkt(sw, p, reason, &port->ctr, &seg->ctr);
             return;
         }
     }
-    if (cfg->learning) {
+    if (WEFT_LIKELY(rx->learning)) {
         reason = learn(sw, segment, src, MAC_DEST_PORT(port_id), now, port);
         if (WEFT_UNLIKELY(reason != DROP_NONE)) {
             drop_pkt(sw, p, reason, &port->ctr, &seg->ctr);
@@ -1598,13 +1608,28 @@ void vswitch_input_port(struct vswitch *sw, uint16_t port_id, struct pkt **pkts,
         return;
     }
     struct vs_port *port = &sw->ports[port_id];
+    const struct port_config *cfg = &port->cfg;
+    struct port_rx rx = {
+        .port = port,
+        .max_len = cfg->mtu + ETH_HEADER_LEN,
+        .id = port_id,
+        .learning = cfg->learning,
+        .security = cfg->port_security,
+    };
+    bool up = cfg->admin_up;
     uint64_t bytes = 0;
     for (uint32_t i = 0; i < n; i++) {
+        struct pkt *p = pkts[i];
         if (i + 1 < n) {
             WEFT_PREFETCH(pkts[i + 1]->data);
         }
-        bytes += pkts[i]->len;
-        port_input_one(sw, port, port_id, pkts[i], now, out);
+        bytes += p->len;
+        if (WEFT_UNLIKELY(!up)) {
+            p->meta.in_port = port_id;
+            drop_pkt(sw, p, DROP_PORT_DOWN, &port->ctr, NULL);
+            continue;
+        }
+        port_input_one(sw, &rx, p, now, out);
     }
     /* Every frame in counts, whatever became of it: once per batch. */
     port->ctr.rx_packets += n;
