@@ -1,9 +1,11 @@
 /*
  * vtep_io.h - the VTEP's sockets: where VXLAN datagrams enter and leave a host.
  *
- * Receive: a UDP socket bound to the host's underlay address and the VXLAN
- * port; the kernel checks the outer IP/UDP headers and checksums, and
- * recvmmsg() hands over a burst of VXLAN payloads with their senders.
+ * Receive: a UDP socket on the VXLAN port that takes datagrams sent to the
+ * host's underlay (VTEP) address or to the multicast groups it joined, and
+ * drops the rest (vtep_not_local); the kernel checks the outer IP/UDP headers
+ * and checksums, and recvmmsg() hands over a burst of VXLAN payloads with
+ * their senders.
  * Send: the core builds the whole outer IP/UDP/VXLAN header (the UDP source
  * port carries the inner flow's hash for ECMP), so datagrams leave through a
  * raw IP socket (header included) with sendmmsg(); the kernel routes them and
@@ -19,8 +21,8 @@
 #include "lib/ip_addr.h"
 
 struct vtep_io {
-    int rx_fd; /* UDP, bound to local:port: the event loop waits on it */
-    int tx_fd; /* raw IP, header included */
+    int rx_fd; /* UDP on the wildcard address and port: the event loop waits on it */
+    int tx_fd; /* raw IP, header included, bound to local; multicast leaves by local's link */
     struct ip_addr local;
     uint16_t port;
     uint64_t rx_drops[DROP_REASON_COUNT];
