@@ -138,6 +138,33 @@ def test_bad_vxlan_datagrams_are_counted_and_harmless(topo, case):
         assert NONPEER_MAC not in macs, "learned a MAC from a non-peer"
 
 
+def test_datagram_to_another_address_of_the_host_is_not_taken(topo):
+    """The VTEP's socket listens on the wildcard address (so that multicast groups
+    reach it), but only datagrams to the VTEP address itself (or a joined group) are
+    VXLAN for Weft: one from a peer to another address of host a is dropped as
+    vtep_not_local, and nothing reaches a1."""
+    a, a1 = topo.a, topo.a1
+    other = f"10.{topo.lab.net}.1.9"
+    a.ipcmd("addr", "add", f"{other}/24", "dev", a.ul_if)
+    try:
+        topo.lab.settle_neighbours()
+        before, rx_before = snapshot(a), a1.rx_packets()
+        topo.b.send_udp(other, 4789, [raw(VXLAN(vni=VNI) / icmp_frame(topo))] * 2,
+                        src=topo.b.vtep_ip)
+        deadline = time.monotonic() + 3
+        while (time.monotonic() < deadline and
+               snapshot(a)["vtep4"].get("vtep_not_local", 0) < before["vtep4"].get(
+                   "vtep_not_local", 0) + 2):
+            time.sleep(0.05)
+        after = snapshot(a)
+        assert counter_delta(before["vtep4"], after["vtep4"]) == {"vtep_not_local": 2}
+        assert counter_delta(before["total"], after["total"]) == {}
+        assert a1.rx_packets() == rx_before
+    finally:
+        a.ipcmd("addr", "del", f"{other}/24", "dev", a.ul_if)
+    assert a1.ping(topo.b1.ip)
+
+
 def config_snapshot(host, guest_ns):
     """Everything an invalid call must leave alone: ports and segments (without their
     counters), static MACs, the saved configuration, and the guest's interfaces."""
