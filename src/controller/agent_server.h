@@ -22,11 +22,11 @@ struct store;
 struct agent_server;
 
 struct agent_server_config {
-    const char *listen;         /* "ADDR:PORT" or "[V6]:PORT"; default "0.0.0.0:7443" */
-    const char *join_token;     /* the cluster's join token (16-256 visible ASCII) */
-    uint32_t heartbeat_ms;      /* default 5000 */
-    uint32_t dead_ms;           /* default 15000 */
-    uint32_t stale_seconds;     /* a gone host's entries are withdrawn after this; default 120 */
+    const char *listen;     /* "ADDR:PORT" or "[V6]:PORT"; default "0.0.0.0:7443" */
+    const char *join_token; /* the cluster's join token (16-256 visible ASCII) */
+    uint32_t heartbeat_ms;  /* default 5000 */
+    uint32_t dead_ms;       /* default 15000 */
+    uint32_t stale_seconds; /* a gone host's entries are withdrawn after this; default 120 */
 };
 
 void agent_server_config_default(struct agent_server_config *cfg);
@@ -34,8 +34,8 @@ void agent_server_config_default(struct agent_server_config *cfg);
 /* Listens, loads the index from the store and starts watching it. err gets a
  * sentence on failure (address in use, store unreadable). */
 int agent_server_start(struct event_base *base, struct store *store,
-                       const struct agent_server_config *cfg, struct agent_server **out,
-                       char *err, size_t errlen);
+                       const struct agent_server_config *cfg, struct agent_server **out, char *err,
+                       size_t errlen);
 /* Sends every session "error shutdown" and closes them; accepts NULL. */
 void agent_server_stop(struct agent_server *srv);
 
