@@ -21,6 +21,7 @@
 # --profile: after each 64-byte callgrind run, the functions with the most
 #   instructions (callgrind_annotate; static functions are mostly inlined
 #   into the two entry points in a release build).
+# BUILD=DIR (environment): build and run in DIR instead of build/release.
 # Needs meson, ninja, gcc and valgrind (scripts/install-deps.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
