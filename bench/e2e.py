@@ -18,12 +18,14 @@ Implementations (--peers, comma-separated, in this order):
     ovs            Open vSwitch userspace datapath (netdev), private ovsdb-server +
                    ovs-vswitchd per host, br-phy/br-int, guests' tx offload off
 
-Measured per implementation (median of --reps): ping RTT vmA1->vmB1; iperf3 TCP
-vmA1->vmB1 with 1 and 4 streams; iperf3 UDP 64-byte datagrams at -b 0 (received
-datagrams/s, loss, and frames/s at vmB1's NIC); iperf3 TCP vmA1->vmA2 on one
-host; busy cores of the machine (/proc/stat) and of the switch's own processes
-during the 1-stream TCP run.
-Prints one table with Weft's ratio to each peer and writes
+Measured per implementation (median of --reps): ping RTT vmA1->vmB1; TCP and UDP
+request/response round trips vmA1->vmB1 (sockperf ping-pong, 64-byte messages: avg,
+p50, p99); iperf3 TCP vmA1->vmB1 with 1 and 4 streams; iperf3 UDP 64-byte datagrams
+at -b 0 (received datagrams/s, loss, and frames/s at vmB1's NIC); iperf3 TCP
+vmA1->vmA2 on one host; busy cores of the machine (/proc/stat) and of the switch's
+own processes during the 1-stream TCP run, and both per Gbit/s of that run.
+Prints two tables (throughput; latency and CPU) with Weft's ratio to each peer,
+Weft's added latency over the kernel's, and the issue's targets, and writes
 build/bench-results/e2e-<stamp>/result.{json,md}. Needs root. See bench/README.md.
 """
 
@@ -49,6 +51,8 @@ ALL_IMPLS = ["weft", "weft-afpacket", "linux", "linux-txoff", "ovs"]
 DEFAULT_IMPLS = "weft,weft-afpacket,linux,linux-txoff,ovs"
 
 VNI, VXLAN_PORT, UL_MTU, VM_MTU = 5001, 4789, 1600, 1500
+RR_PORT = {"tcp": 11111, "udp": 11112}  # sockperf servers in vmB1
+RR_MSG = 64  # bytes per request and per reply
 UL_NET = 81  # underlay 10.81.1.0/24 (host A, lab subnet 1) and 10.81.2.0/24 (host B)
 UL = f"10.{UL_NET}"
 HOSTS = ("hA", "hB")
@@ -381,7 +385,7 @@ def proc_ticks(pids):
 class Measure:
     def __init__(self, topo, impl, args, out_dir, tag):
         self.topo, self.impl, self.out_dir, self.tag = topo, impl, out_dir, tag
-        self.dur, self.settle = args.duration, args.settle
+        self.dur, self.settle, self.rr_dur = args.duration, args.settle, args.rr_duration
         self.rep_no = 0
 
     def iperf(self, src, dst, *args, name):
@@ -418,6 +422,28 @@ class Measure:
         m = re.search(r"= [\d.]+/([\d.]+)/", out)
         return float(m.group(1)) if m else None
 
+    def rr(self, proto):
+        """sockperf ping-pong vmA1 -> vmB1: one 64-byte request at a time, each answered
+        by the server before the next; round-trip times in microseconds."""
+        cmd = ["sockperf", "ping-pong", "-i", GUESTS["vmB1"][1], "-p", str(RR_PORT[proto]),
+               "-t", str(self.rr_dur), "-m", str(RR_MSG), "--full-rtt"]
+        if proto == "tcp":
+            cmd.insert(2, "--tcp")
+        r = subprocess.run(["ip", "netns", "exec", self.topo.ns("vmA1"), "timeout",
+                            str(self.rr_dur + 20)] + cmd, capture_output=True, text=True)
+        out = re.sub(r"\x1b\[[0-9;]*m", "", r.stdout + r.stderr)
+        (self.out_dir / f"{self.tag}-rr{proto}-{self.rep_no}.txt").write_text(out)
+        got = {}
+        for key, pat in (("avg", r"avg-rtt=([\d.]+)"), ("p50", r"percentile 50\.000 =\s*([\d.]+)"),
+                         ("p99", r"percentile 99\.000 =\s*([\d.]+)"),
+                         ("lost", r"# dropped messages = (\d+)")):
+            m = re.search(pat, out)
+            if m:
+                got[key] = float(m.group(1))
+        if "p50" not in got:
+            log(f"  sockperf {proto}: no result (exit {r.returncode}): {out.strip()[-200:]}")
+        return got
+
     def rep(self):
         r = {}
         self.rep_no += 1
@@ -432,6 +458,12 @@ class Measure:
         if r["bg_cores"] >= BUSY_BG:
             log(f"  background load {r['bg_cores']} cores: figures of this rep are low")
         r["ping_ms"] = self.ping_ms()
+        for proto in ("tcp", "udp"):
+            got = self.rr(proto)
+            for key in ("avg", "p50", "p99"):
+                r[f"rr_{proto}_{key}_us"] = got.get(key)
+            if proto == "udp":
+                r["rr_udp_lost"] = got.get("lost")
 
         pids = self.impl.switch_pids()
         c0, p0, t0 = cpu_snap(), proc_ticks(pids), time.monotonic()
@@ -442,6 +474,10 @@ class Measure:
         r["tcp1_cores"] = round(cpu_cores(c0, c1), 2)
         hz = os.sysconf("SC_CLK_TCK")
         r["switch_cores"] = round((p1 - p0) / hz / (t1 - t0), 2) if pids else None
+        if r["tcp1_gbps"]:  # CPU per Gbit/s: what a Gbit/s of TCP costs
+            r["cores_per_gbps"] = round(r["tcp1_cores"] / r["tcp1_gbps"], 3)
+            if r["switch_cores"] is not None:
+                r["switch_cores_per_gbps"] = round(r["switch_cores"] / r["tcp1_gbps"], 3)
 
         r["tcp4_gbps"] = gbps(self.iperf("vmA1", "vmB1", "-P", "4", name="tcp4"))
 
@@ -477,24 +513,38 @@ def gbps(j):
 
 # ---------------------------------------------------------------- report
 
-COLUMNS = [  # metric, header, format, ratio shown (higher is better unless noted)
-    ("ping_ms", "ping ms", "{:.3f}", True),
-    ("tcp1_gbps", "TCP1 Gb/s", "{:.2f}", True),
-    ("tcp4_gbps", "TCP4 Gb/s", "{:.2f}", True),
-    ("udp64_rx_kpps", "UDP64 rx kpps", "{:.1f}", True),
-    ("udp64_tx_kpps", "(sent)", "{:.1f}", False),
-    ("udp64_nic_kpps", "UDP64 NIC kpps", "{:.1f}", True),
-    ("udp64_loss_pct", "loss %", "{:.1f}", False),
-    ("local_tcp_gbps", "local TCP Gb/s", "{:.2f}", True),
-    ("tcp1_cores", "busy cores", "{:.2f}", True),
-    ("switch_cores", "switch cores", "{:.2f}", False),
-    ("tcp1_retrans", "TCP1 retr", "{:.0f}", False),
-    ("bg_cores", "bg cores", "{:.2f}", False),
+# metric, header, format, better: "hi" or "lo" (the weft/<peer> ratio is shown), or None
+THROUGHPUT = [
+    ("tcp1_gbps", "TCP1 Gb/s", "{:.2f}", "hi"),
+    ("tcp1_retrans", "TCP1 retr", "{:.0f}", None),
+    ("tcp4_gbps", "TCP4 Gb/s", "{:.2f}", "hi"),
+    ("udp64_rx_kpps", "UDP64 rx kpps", "{:.1f}", "hi"),
+    ("udp64_tx_kpps", "(sent)", "{:.1f}", None),
+    ("udp64_nic_kpps", "UDP64 NIC kpps", "{:.1f}", "hi"),
+    ("udp64_loss_pct", "loss %", "{:.1f}", None),
+    ("local_tcp_gbps", "local TCP Gb/s", "{:.2f}", "hi"),
+    ("bg_cores", "bg cores", "{:.2f}", None),
 ]
+LATENCY_CPU = [
+    ("ping_ms", "ping ms", "{:.3f}", "lo"),
+    ("rr_tcp_avg_us", "TCP RR avg us", "{:.1f}", "lo"),
+    ("rr_tcp_p50_us", "p50", "{:.1f}", "lo"),
+    ("rr_tcp_p99_us", "p99", "{:.1f}", "lo"),
+    ("rr_udp_p50_us", "UDP RR p50 us", "{:.1f}", "lo"),
+    ("rr_udp_p99_us", "p99", "{:.1f}", "lo"),
+    ("rr_tcp_add_us", "+TCP RR us", "{:+.1f}", None),
+    ("ping_add_us", "+ping us", "{:+.1f}", None),
+    ("tcp1_cores", "busy cores", "{:.2f}", "lo"),
+    ("cores_per_gbps", "per Gb/s", "{:.3f}", "lo"),
+    ("switch_cores", "switch cores", "{:.2f}", "lo"),
+    ("switch_cores_per_gbps", "per Gb/s", "{:.3f}", "lo"),
+    ("bg_cores", "bg cores", "{:.2f}", None),
+]
+KERNEL_REFS = ("linux", "linux-txoff")  # the reference of "added latency", first present
 
-
-LEGEND = ("ratios are Weft's median / the peer's: above 1x is better for throughput and kpps, "
-          "below 1x is better for ping and busy cores")
+LEGEND = ("ratios are Weft's median / the peer's: above 1x is better for Gb/s and kpps, "
+          "below 1x for ping, RR round trips and cores; +TCP RR us and +ping us: Weft's "
+          "median TCP RR p50 and ping average minus the kernel's ({ref}), in microseconds")
 
 
 def median(values):
@@ -502,21 +552,69 @@ def median(values):
     return statistics.median(v) if v else None
 
 
-def table(results, md=False):
+def kernel_ref(results):
+    return next((k for k in KERNEL_REFS if k in results), None)
+
+
+def add_derived(results):
+    """Figures across implementations, stored in each Weft result's "median" (they
+    have no per-repetition values): added latency over the kernel's, in us."""
+    ref = kernel_ref(results)
+    if not ref:
+        return
+    km = results[ref]["median"]
+    for w in [n for n in results if n.startswith("weft")]:
+        wm = results[w]["median"]
+        if wm.get("rr_tcp_p50_us") is not None and km.get("rr_tcp_p50_us") is not None:
+            wm["rr_tcp_add_us"] = round(wm["rr_tcp_p50_us"] - km["rr_tcp_p50_us"], 1)
+        if wm.get("ping_ms") is not None and km.get("ping_ms") is not None:
+            wm["ping_add_us"] = round(1000 * (wm["ping_ms"] - km["ping_ms"]), 1)
+        wm["added_over"] = ref
+
+
+def targets(results):
+    """Issue 5's targets per Weft implementation: (impl, target, figure, met)."""
+    out = []
+
+    def ratio(w, p, m):
+        a, b = results[w]["median"].get(m), results.get(p, {}).get("median", {}).get(m)
+        return a / b if a is not None and b else None
+    for w in [n for n in results if n.startswith("weft")]:
+        for m, label in (("tcp1_gbps", "TCP1"), ("tcp4_gbps", "TCP4")):
+            x = ratio(w, "linux", m)
+            if x is not None:
+                out.append((w, f"{label} across hosts >= 1.0x linux", f"{x:.2f}x", x >= 1.0))
+        for m, label in (("udp64_rx_kpps", "rx"), ("udp64_nic_kpps", "NIC")):
+            x = ratio(w, "ovs", m)
+            if x is not None:
+                out.append((w, f"UDP64 {label} kpps >= 2x ovs", f"{x:.2f}x", x >= 2.0))
+        add = results[w]["median"].get("rr_tcp_add_us")
+        if add is not None:
+            out.append((w, f"TCP RR p50 added over {results[w]['median']['added_over']} "
+                           "<= 20 us", f"{add:+.1f} us", add <= 20))
+    return out
+
+
+def targets_text(results):
+    return "\n".join(f"{w}: {t}: {v} {'met' if ok else 'NOT met'}"
+                     for w, t, v, ok in targets(results))
+
+
+def table(results, columns, md=False):
     """Rows: implementations, then weft/<peer> ratios of the medians."""
     names = list(results)
-    head = ["impl"] + [c[1] for c in COLUMNS]
+    head = ["impl"] + [c[1] for c in columns]
     rows = []
     for n in names:
         med = results[n]["median"]
         rows.append([n] + [("-" if med.get(m) is None else f.format(med[m]))
-                           for m, _, f, _ in COLUMNS])
+                           for m, _, f, _ in columns])
     for w in [n for n in names if n.startswith("weft")]:
         for p in [n for n in names if not n.startswith("weft")]:
             row = [f"{w}/{p}"]
-            for m, _, _, show in COLUMNS:
+            for m, _, _, better in columns:
                 a, b = results[w]["median"].get(m), results[p]["median"].get(m)
-                row.append(f"{a / b:.2f}x" if show and a is not None and b else "")
+                row.append(f"{a / b:.2f}x" if better and a is not None and b else "")
             rows.append(row)
     if md:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -563,6 +661,11 @@ def bench_one(name, args, out_dir, stamp):
             for g in ("vmB1", "vmA2"):
                 with open(pathlib.Path(the_lab.tmpdir) / f"iperf3-{g}.log", "w") as f:
                     topo.guests[g].popen(["iperf3", "-s"], stdout=f, stderr=subprocess.STDOUT)
+            for proto, port in RR_PORT.items():
+                with open(pathlib.Path(the_lab.tmpdir) / f"sockperf-{proto}.log", "w") as f:
+                    topo.guests["vmB1"].popen(
+                        ["sockperf", "server", "-i", GUESTS["vmB1"][1], "-p", str(port)] +
+                        (["--tcp"] if proto == "tcp" else []), stdout=f, stderr=subprocess.STDOUT)
             time.sleep(0.5)
             m = Measure(topo, impl, args, out_dir, f"{stamp}-{name}")
             for i in range(args.reps):
@@ -586,6 +689,8 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="Implementations: " + ", ".join(ALL_IMPLS))
     ap.add_argument("--duration", type=int, default=5, help="seconds per iperf3 run (5)")
+    ap.add_argument("--rr-duration", type=int, default=3,
+                    help="seconds per sockperf request/response run, TCP and UDP (3)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions; the table shows medians (3)")
     ap.add_argument("--settle", type=int, default=30,
                     help="before each repetition, wait up to this many seconds for the "
@@ -614,7 +719,7 @@ def main():
     if any(p.startswith("weft") for p in impls) and not os.access(
             args.build_dir / "src/weftd/weftd", os.X_OK):
         sys.exit(f"e2e.py: no weftd in {args.build_dir} (bench/run-e2e.sh builds it)")
-    need = ["ip", "ping", "iperf3", "ethtool", "bridge"]
+    need = ["ip", "ping", "iperf3", "sockperf", "ethtool", "bridge"]
     if "ovs" in impls:
         need += ["ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "ovsdb-tool", "ovs-appctl"]
     missing = [c for c in need if not shutil.which(c)]
@@ -646,22 +751,32 @@ def main():
     if args.hold:
         return 0
 
-    text = table(results)
-    print(f"\nWeft e2e: {args.reps} rep(s), {args.duration} s per iperf3 run, medians; "
-          f"{time.monotonic() - t0:.0f} s")
-    print(text)
-    print(LEGEND)
+    add_derived(results)
+    legend = LEGEND.format(ref=kernel_ref(results) or "no kernel peer measured")
+    what = (f"{args.reps} rep(s), {args.duration} s per iperf3 run, {args.rr_duration} s per "
+            "sockperf run, medians")
+    print(f"\nWeft e2e: {what}; {time.monotonic() - t0:.0f} s\n\nThroughput:")
+    print(table(results, THROUGHPUT))
+    print("\nLatency and CPU (cores during the TCP1 run, and per Gbit/s of it):")
+    print(table(results, LATENCY_CPU))
+    print(legend)
+    if targets(results):
+        print("\nTargets (issue 5):\n" + targets_text(results))
     errors = {n: r["error"] for n, r in results.items() if "error" in r}
     for n, e in errors.items():
         print(f"{n}: FAILED: {e}")
-    meta = {"stamp": stamp, "duration": args.duration, "reps": args.reps, "impls": impls,
+    meta = {"stamp": stamp, "duration": args.duration, "rr_duration": args.rr_duration,
+            "reps": args.reps, "impls": impls,
             "seconds": round(time.monotonic() - t0), "env": environment()}
-    (out_dir / "result.json").write_text(json.dumps({"meta": meta, "results": results},
-                                                    indent=1, default=str))
+    goals = [{"impl": w, "target": t, "figure": v, "met": ok} for w, t, v, ok in targets(results)]
+    (out_dir / "result.json").write_text(json.dumps({"meta": meta, "results": results,
+                                                     "targets": goals}, indent=1, default=str))
     md = [f"# Weft e2e benchmark {stamp}", "",
-          f"{args.reps} repetition(s), {args.duration} s per iperf3 run, medians. "
-          f"Environment: {json.dumps(meta['env'])}", "", table(results, md=True), "",
-          LEGEND + ". Columns: bench/README.md.", ""]
+          f"{what}. Environment: {json.dumps(meta['env'])}", "", "Throughput:", "",
+          table(results, THROUGHPUT, md=True), "", "Latency and CPU:", "",
+          table(results, LATENCY_CPU, md=True), "", legend + ". Columns: bench/README.md.", ""]
+    md += ["Targets (issue 5):", ""] + ["- " + t for t in targets_text(results).splitlines()]
+    md += [""]
     md += [f"- {n}: FAILED: {e}" for n, e in errors.items()]
     md += ["", "Raw values per repetition:", ""]
     md += [f"- **{n}**: " + "; ".join(json.dumps(r) for r in res["reps"])

@@ -3,9 +3,9 @@
 # installs what it needs, builds the release weftd, runs bench/e2e.py.
 #
 #   bench/run-e2e.sh [e2e.py options]        e.g. --peers weft,linux --duration 10
-#   DUR=2 REPS=1 PEERS=weft,ovs bench/run-e2e.sh   the same through the environment
+#   DUR=2 REPS=1 RR_DUR=2 PEERS=weft,ovs bench/run-e2e.sh   the same through the environment
 #
-# Packages: scripts/install-deps.sh (build, iperf3, ethtool, iproute2), plus
+# Packages: scripts/install-deps.sh (build, iperf3, sockperf, ethtool, iproute2), plus
 # openvswitch-switch for the OVS peer (only its programs are used: e2e.py starts
 # private ovsdb-server/ovs-vswitchd instances inside its namespaces; no systemd
 # service, no kernel module). Results: build/bench-results/.
@@ -36,5 +36,6 @@ ninja -C "$BUILD" src/cli/weft >/dev/null 2>&1 || echo "run-e2e.sh: no weft CLI 
 args=()
 [[ -n ${DUR:-} ]] && args+=(--duration "$DUR")
 [[ -n ${REPS:-} ]] && args+=(--reps "$REPS")
+[[ -n ${RR_DUR:-} ]] && args+=(--rr-duration "$RR_DUR")
 [[ -n ${PEERS:-} ]] && args+=(--peers "$PEERS")
 exec /usr/bin/python3 bench/e2e.py --build-dir "$BUILD" "${args[@]}" "$@"

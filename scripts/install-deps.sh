@@ -22,6 +22,8 @@ WEFT_PACKAGES=(
     libcmocka-dev clang-14 libclang-rt-14-dev llvm-14 clang-format valgrind
     # system tests
     python3-pytest python3-scapy iproute2 iputils-ping ethtool tshark iperf3
+    # end-to-end benchmark (bench/run-e2e.sh): TCP/UDP request/response latency
+    sockperf
 )
 
 if [[ ${1:-} == --list ]]; then
