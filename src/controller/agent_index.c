@@ -3,6 +3,14 @@
  * (agent_index.h). Containers are jansson objects: string-keyed hash tables
  * that keep insertion order, so views and diffs come out deterministic and a
  * view compares with json_equal().
+ *
+ * Every change is applied where it lands and marks what it may change: a
+ * port updates its segments' members and its bindings' candidates; a host's
+ * record or presence (at the next refresh) its VTEP in its segments and its
+ * candidates; a segment its ports (those that name it, trunks when a VLAN
+ * moves). Refresh re-elects the marked MACs and IPs only; views of hosts
+ * whose ports or VTEP changed are rebuilt whole, others get the marked
+ * entries only.
  */
 #include "controller/agent_index.h"
 
@@ -21,15 +29,38 @@
 #define HOSTS_PREFIX    "/hosts/"
 #define LEARNED_PREFIX  "/learned/"
 
+/*
+ * A segment's table, tables["<vni>"]:
+ *   "seg": its /config/segments value (absent while no segment has the VNI),
+ *   "name": that segment's name,
+ *   "members": {host: ports on the segment},
+ *   "vteps": {VTEP: present members with it},
+ *   "macs": {MAC: {"host","vtep","port","source","revision"}}, the winners,
+ *   "ips": {IP: {"mac","host","source","revision"}}, the winners,
+ *   "mac_c", "ip_c": {addr: {"b:<port>" | "l:<host>": candidate}}, every
+ *       binding and report of the address (valid or not: a candidate counts
+ *       while its host is present, and a report while its host is a member),
+ *   "picks": the proxy picks (proxy segments).
+ * A table goes when it holds none of them.
+ */
 struct agent_index {
     json_t *segments; /* name -> /config/segments value */
-    json_t *ports;    /* name -> {"v": /config/ports value, "revision": N} */
+    json_t *ports;    /* name -> {"v": /config/ports value, "revision": N, "vnis": [vni, ...]} */
     json_t *hosts;    /* id -> /hosts value */
     json_t *learned;  /* host -> {"mac/<vni>/<mac>": {"port","revision"}, "ip/...": {"mac",...}} */
     json_t *presence; /* host -> enum agent_presence (absent hosts are not kept) */
-    /* Derived by agent_index_refresh(): */
-    json_t *tables;     /* "<vni>" -> {"seg", "members": {host: ports}, "macs", "ips"} */
+    /* Derived, kept change by change: */
+    json_t *present;    /* host -> {"vtep", "prefix", "connected"}: present hosts with a VTEP */
+    json_t *tables;     /* "<vni>" -> table (above) */
     json_t *host_ports; /* host -> {port name: [vni, ...]} */
+    json_t *seg_ports;  /* segment name -> {port name: true}, the access ports naming it */
+    json_t *trunks;     /* trunk port name -> true */
+    json_t *by_vlan;    /* "<vlan>" -> the VNI that VLAN carries on trunks */
+    /* What changed: */
+    json_t *recheck;     /* hosts whose record or presence changed since the last refresh */
+    json_t *dirty;       /* "<vni>" -> {"op"?: true, "vteps": {}, "macs": {}, "ips": {}} */
+    json_t *dirty_hosts; /* hosts whose view is rebuilt whole */
+    json_t *touched;     /* hosts whose view may have changed */
 };
 
 bool agent_index_norm_mac(const char *text, char *buf)
@@ -61,17 +92,15 @@ struct agent_index *agent_index_create(void)
     if (!idx) {
         return NULL;
     }
-    idx->segments = json_object();
-    idx->ports = json_object();
-    idx->hosts = json_object();
-    idx->learned = json_object();
-    idx->presence = json_object();
-    idx->tables = json_object();
-    idx->host_ports = json_object();
-    if (!idx->segments || !idx->ports || !idx->hosts || !idx->learned || !idx->presence ||
-        !idx->tables || !idx->host_ports) {
-        agent_index_destroy(idx);
-        return NULL;
+    json_t **all[] = {&idx->segments,  &idx->ports,       &idx->hosts,   &idx->learned,
+                      &idx->presence,  &idx->present,     &idx->tables,  &idx->host_ports,
+                      &idx->seg_ports, &idx->trunks,      &idx->by_vlan, &idx->recheck,
+                      &idx->dirty,     &idx->dirty_hosts, &idx->touched};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (!(*all[i] = json_object())) {
+            agent_index_destroy(idx);
+            return NULL;
+        }
     }
     return idx;
 }
@@ -81,13 +110,12 @@ void agent_index_destroy(struct agent_index *idx)
     if (!idx) {
         return;
     }
-    json_decref(idx->segments);
-    json_decref(idx->ports);
-    json_decref(idx->hosts);
-    json_decref(idx->learned);
-    json_decref(idx->presence);
-    json_decref(idx->tables);
-    json_decref(idx->host_ports);
+    json_t *all[] = {idx->segments, idx->ports,   idx->hosts,      idx->learned,     idx->presence,
+                     idx->present,  idx->tables,  idx->host_ports, idx->seg_ports,   idx->trunks,
+                     idx->by_vlan,  idx->recheck, idx->dirty,      idx->dirty_hosts, idx->touched};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        json_decref(all[i]);
+    }
     free(idx);
 }
 
@@ -105,157 +133,453 @@ static json_t *parse_object(const char *key, const char *value)
     return v;
 }
 
-/* "/learned/<host>/mac/<vni>/<mac>" or ".../ip/<vni>/<ip>": host and the rest. */
-static void apply_learned(struct agent_index *idx, const char *key, const char *value, uint64_t rev)
+/* The object at obj[key], created empty when missing; NULL on ENOMEM. */
+static json_t *child(json_t *obj, const char *key)
 {
-    const char *rest = key + strlen(LEARNED_PREFIX);
-    const char *slash = strchr(rest, '/');
-    char host[64], norm[IP_ADDR_STRLEN], sub[96];
-    unsigned long vni;
-    char *end;
-    bool is_mac;
+    json_t *c = json_object_get(obj, key);
 
-    if (!slash || slash == rest || (size_t)(slash - rest) >= sizeof host) {
-        return;
-    }
-    memcpy(host, rest, (size_t)(slash - rest));
-    host[slash - rest] = '\0';
-    rest = slash + 1;
-    if (strncmp(rest, "mac/", 4) == 0) {
-        is_mac = true;
-        rest += 4;
-    } else if (strncmp(rest, "ip/", 3) == 0) {
-        is_mac = false;
-        rest += 3;
-    } else {
-        return;
-    }
-    vni = strtoul(rest, &end, 10);
-    if (end == rest || *end != '/' || vni == 0 || vni > 0xffffff) {
-        return;
-    }
-    if (!(is_mac ? agent_index_norm_mac(end + 1, norm) : agent_index_norm_ip(end + 1, norm))) {
-        return;
-    }
-    snprintf(sub, sizeof sub, "%s/%lu/%s", is_mac ? "mac" : "ip", vni, norm);
-
-    json_t *mine = json_object_get(idx->learned, host);
-    if (!value) {
-        if (mine) {
-            json_object_del(mine, sub);
-            if (json_object_size(mine) == 0) {
-                json_object_del(idx->learned, host);
-            }
-        }
-        return;
-    }
-    json_t *v = parse_object(key, value);
-    const char *field = is_mac ? "port" : "mac";
-    const char *text = v ? json_string_value(json_object_get(v, field)) : NULL;
-    char mac[ETH_ADDR_STRLEN];
-    if (!text || (!is_mac && !agent_index_norm_mac(text, mac))) {
-        json_decref(v);
-        return;
-    }
-    json_t *entry = json_pack("{s:s,s:I}", field, is_mac ? text : mac, "revision", (json_int_t)rev);
-    json_decref(v);
-    if (!entry) {
-        return;
-    }
-    if (!mine) {
-        mine = json_object();
-        if (!mine || json_object_set_new(idx->learned, host, mine) != 0) {
-            json_decref(entry);
-            return;
+    if (!c) {
+        c = json_object();
+        if (!c || json_object_set_new(obj, key, c) != 0) {
+            return NULL;
         }
     }
-    json_object_set_new(mine, sub, entry);
+    return c;
 }
 
-void agent_index_apply(struct agent_index *idx, const char *key, const char *value,
-                       uint64_t mod_revision)
+/* Adds delta to the count obj[key], deleting it at 0: the count before. */
+static json_int_t count_add(json_t *obj, const char *key, json_int_t delta)
 {
-    json_t *table = NULL;
-    const char *name = NULL;
+    json_int_t n = json_integer_value(json_object_get(obj, key));
 
-    if (strncmp(key, SEGMENTS_PREFIX, strlen(SEGMENTS_PREFIX)) == 0) {
-        table = idx->segments;
-        name = key + strlen(SEGMENTS_PREFIX);
-    } else if (strncmp(key, PORTS_PREFIX, strlen(PORTS_PREFIX)) == 0) {
-        table = idx->ports;
-        name = key + strlen(PORTS_PREFIX);
-    } else if (strncmp(key, HOSTS_PREFIX, strlen(HOSTS_PREFIX)) == 0) {
-        table = idx->hosts;
-        name = key + strlen(HOSTS_PREFIX);
-    } else if (strncmp(key, LEARNED_PREFIX, strlen(LEARNED_PREFIX)) == 0) {
-        apply_learned(idx, key, value, mod_revision);
-        return;
+    if (n + delta <= 0) {
+        json_object_del(obj, key);
     } else {
-        return;
+        json_object_set_new(obj, key, json_integer(n + delta));
     }
-    if (!*name || strchr(name, '/')) {
-        return;
+    return n;
+}
+
+static void vni_key(json_int_t vni, char *buf, size_t len)
+{
+    snprintf(buf, len, "%" JSON_INTEGER_FORMAT, vni);
+}
+
+static json_t *table_get(const struct agent_index *idx, json_int_t vni)
+{
+    char key[16];
+    vni_key(vni, key, sizeof key);
+    return json_object_get(idx->tables, key);
+}
+
+static json_t *table_make(struct agent_index *idx, json_int_t vni)
+{
+    json_t *t = table_get(idx, vni);
+    char key[16];
+
+    if (t) {
+        return t;
     }
-    json_t *v = value ? parse_object(key, value) : NULL;
-    if (!v) {
-        json_object_del(table, name);
-        return;
-    }
-    if (table == idx->ports) {
-        v = json_pack("{s:o,s:I}", "v", v, "revision", (json_int_t)mod_revision);
-        if (!v) {
-            return;
-        }
-    }
-    json_object_set_new(table, name, v);
-}
-
-void agent_index_set_presence(struct agent_index *idx, const char *host, enum agent_presence p)
-{
-    if (p == AGENT_PRESENCE_ABSENT) {
-        json_object_del(idx->presence, host);
-    } else {
-        json_object_set_new(idx->presence, host, json_integer(p));
-    }
-}
-
-enum agent_presence agent_index_presence(const struct agent_index *idx, const char *host)
-{
-    json_t *p = json_object_get(idx->presence, host);
-    return p ? (enum agent_presence)json_integer_value(p) : AGENT_PRESENCE_ABSENT;
-}
-
-const json_t *agent_index_host(const struct agent_index *idx, const char *id)
-{
-    return json_object_get(idx->hosts, id);
-}
-
-const json_t *agent_index_hosts(const struct agent_index *idx)
-{
-    return idx->hosts;
-}
-
-const json_t *agent_index_learned(const struct agent_index *idx, const char *host)
-{
-    return json_object_get(idx->learned, host);
-}
-
-/* The VTEP of a present host with a valid record, or NULL. */
-static const char *present_vtep(const struct agent_index *idx, const char *host)
-{
-    if (agent_index_presence(idx, host) == AGENT_PRESENCE_ABSENT) {
+    vni_key(vni, key, sizeof key);
+    t = json_pack("{s:{},s:{},s:{},s:{},s:{},s:{}}", "members", "vteps", "macs", "ips", "mac_c",
+                  "ip_c");
+    if (!t || json_object_set_new(idx->tables, key, t) != 0) {
         return NULL;
     }
-    return json_string_value(json_object_get(json_object_get(idx->hosts, host), "vtep"));
+    return t;
+}
+
+/* Drops a table that holds nothing any more. */
+static void table_gc(struct agent_index *idx, json_int_t vni)
+{
+    json_t *t = table_get(idx, vni);
+    static const char *const parts[] = {"members", "vteps", "macs", "ips", "mac_c", "ip_c"};
+
+    if (!t || json_object_get(t, "seg")) {
+        return;
+    }
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (json_object_size(json_object_get(t, parts[i])) > 0) {
+            return;
+        }
+    }
+    char key[16];
+    vni_key(vni, key, sizeof key);
+    json_object_del(idx->tables, key);
+}
+
+/* ---- What changed ------------------------------------------------------------ */
+
+static json_t *dirty_of(struct agent_index *idx, json_int_t vni)
+{
+    char key[16];
+    json_t *d;
+
+    vni_key(vni, key, sizeof key);
+    d = json_object_get(idx->dirty, key);
+    if (!d) {
+        d = json_pack("{s:{},s:{},s:{}}", "vteps", "macs", "ips");
+        if (!d || json_object_set_new(idx->dirty, key, d) != 0) {
+            return NULL;
+        }
+    }
+    return d;
+}
+
+static void mark_op(struct agent_index *idx, json_int_t vni)
+{
+    json_object_set_new(dirty_of(idx, vni), "op", json_true());
+}
+
+/* part: "vteps", "macs" or "ips". */
+static void mark_entry(struct agent_index *idx, json_int_t vni, const char *part, const char *addr)
+{
+    json_object_set_new(json_object_get(dirty_of(idx, vni), part), addr, json_true());
+}
+
+static void mark_host(struct agent_index *idx, const char *host)
+{
+    json_object_set_new(idx->dirty_hosts, host, json_true());
+}
+
+const json_t *agent_index_touched(const struct agent_index *idx)
+{
+    return idx->touched;
+}
+
+void agent_index_clear_changes(struct agent_index *idx)
+{
+    json_object_clear(idx->dirty);
+    json_object_clear(idx->dirty_hosts);
+    json_object_clear(idx->touched);
+}
+
+/* ---- Hosts ------------------------------------------------------------------- */
+
+/* The VTEP of a present host with a valid record, or NULL (as of the last
+ * refresh, like everything derived). */
+static const char *present_vtep(const struct agent_index *idx, const char *host)
+{
+    return json_string_value(json_object_get(json_object_get(idx->present, host), "vtep"));
 }
 
 static unsigned host_prefix(const struct agent_index *idx, const char *host)
 {
     return (unsigned)json_integer_value(
-        json_object_get(json_object_get(idx->hosts, host), "vtep_prefix_len"));
+        json_object_get(json_object_get(idx->present, host), "prefix"));
 }
 
-/* ---- Refresh: the segments' tables ----------------------------------------- */
+static bool host_connected(const struct agent_index *idx, const char *host)
+{
+    return json_is_true(json_object_get(json_object_get(idx->present, host), "connected"));
+}
+
+/* The VNIs of host's segments, as an object "<vni>" -> vni (new reference). */
+static json_t *host_vnis(const struct agent_index *idx, const char *host)
+{
+    json_t *out = json_object();
+    const char *name;
+    json_t *vnis;
+
+    json_object_foreach(json_object_get(idx->host_ports, host), name, vnis)
+    {
+        size_t i;
+        json_t *vni;
+        json_array_foreach(vnis, i, vni)
+        {
+            char key[16];
+            vni_key(json_integer_value(vni), key, sizeof key);
+            json_object_set(out, key, vni);
+        }
+    }
+    return out;
+}
+
+/* "mac/<vni>/<addr>" or "ip/<vni>/<addr>" into its parts; false if not one. */
+static bool parse_sub(const char *sub, bool *is_mac, json_int_t *vni, const char **addr)
+{
+    char *end;
+
+    if (strncmp(sub, "mac/", 4) == 0) {
+        *is_mac = true;
+        sub += 4;
+    } else if (strncmp(sub, "ip/", 3) == 0) {
+        *is_mac = false;
+        sub += 3;
+    } else {
+        return false;
+    }
+    *vni = (json_int_t)strtol(sub, &end, 10);
+    if (end == sub || *end != '/') {
+        return false;
+    }
+    *addr = end + 1;
+    return true;
+}
+
+/* Marks what host reported (in segment vni, or in all when vni is 0). */
+static void mark_learned(struct agent_index *idx, const char *host, json_int_t vni)
+{
+    const char *sub, *addr;
+    json_t *e;
+
+    json_object_foreach(json_object_get(idx->learned, host), sub, e)
+    {
+        bool is_mac;
+        json_int_t v;
+        if (parse_sub(sub, &is_mac, &v, &addr) && (vni == 0 || v == vni)) {
+            mark_entry(idx, v, is_mac ? "macs" : "ips", addr);
+        }
+    }
+}
+
+/* Marks the addresses the port binds in its segments. */
+static void mark_bindings(struct agent_index *idx, const json_t *rec)
+{
+    const json_t *port = json_object_get(rec, "v");
+    size_t i, j;
+    json_t *vni, *b;
+
+    json_array_foreach(json_object_get(rec, "vnis"), i, vni)
+    {
+        json_array_foreach(json_object_get(port, "bindings"), j, b)
+        {
+            char mac[ETH_ADDR_STRLEN], ip[IP_ADDR_STRLEN];
+            if (agent_index_norm_mac(json_string_value(json_object_get(b, "mac")), mac)) {
+                mark_entry(idx, json_integer_value(vni), "macs", mac);
+                if (agent_index_norm_ip(json_string_value(json_object_get(b, "ip")), ip)) {
+                    mark_entry(idx, json_integer_value(vni), "ips", ip);
+                }
+            }
+        }
+    }
+}
+
+/* A member host's VTEP counts in the segment's VTEPs while it is present. */
+static void vtep_count(struct agent_index *idx, json_int_t vni, const char *vtep, int delta)
+{
+    json_t *t = table_get(idx, vni);
+
+    if (t && vtep) {
+        count_add(json_object_get(t, "vteps"), vtep, delta);
+        mark_entry(idx, vni, "vteps", vtep);
+    }
+}
+
+/* A host's record or presence changed: what the tables count it as, and
+ * everything that depends on it, follows. */
+static void host_recheck(struct agent_index *idx, const char *host)
+{
+    const json_t *rec = json_object_get(idx->hosts, host);
+    enum agent_presence p = agent_index_presence(idx, host);
+    const char *vtep =
+        p != AGENT_PRESENCE_ABSENT ? json_string_value(json_object_get(rec, "vtep")) : NULL;
+    json_t *want = vtep ? json_pack("{s:s,s:I,s:b}", "vtep", vtep, "prefix",
+                                    json_integer_value(json_object_get(rec, "vtep_prefix_len")),
+                                    "connected", p == AGENT_PRESENCE_CONNECTED)
+                        : NULL;
+    json_t *had = json_incref(json_object_get(idx->present, host));
+    const char *old_vtep = json_string_value(json_object_get(had, "vtep"));
+
+    if (json_equal(want, had) || (!want && !had)) {
+        goto out;
+    }
+    bool moved = !old_vtep || !vtep || strcmp(old_vtep, vtep) != 0;
+    if (want) {
+        json_object_set(idx->present, host, want);
+    } else {
+        json_object_del(idx->present, host);
+    }
+    json_t *vnis = host_vnis(idx, host);
+    const char *key;
+    json_t *vni;
+    json_object_foreach(vnis, key, vni)
+    {
+        if (moved) {
+            vtep_count(idx, json_integer_value(vni), old_vtep, -1);
+            vtep_count(idx, json_integer_value(vni), vtep, +1);
+        }
+        mark_op(idx, json_integer_value(vni)); /* proxies and replicas */
+    }
+    json_decref(vnis);
+    if (moved) {
+        const char *name;
+        json_t *ignored;
+        mark_learned(idx, host, 0);
+        json_object_foreach(json_object_get(idx->host_ports, host), name, ignored)
+        {
+            mark_bindings(idx, json_object_get(idx->ports, name));
+        }
+    }
+    mark_host(idx, host);
+out:
+    json_decref(want);
+    json_decref(had);
+}
+
+/* host gains (delta +1) or loses (-1) a port on segment vni. */
+static void member_add(struct agent_index *idx, json_int_t vni, const char *host, int delta)
+{
+    json_t *t = delta > 0 ? table_make(idx, vni) : table_get(idx, vni);
+
+    if (!t) {
+        return;
+    }
+    json_int_t before = count_add(json_object_get(t, "members"), host, delta);
+    if ((before == 0) != (before + delta <= 0)) {
+        /* It joins or leaves: its VTEP and what it reported count, or not. */
+        vtep_count(idx, vni, present_vtep(idx, host), delta);
+        mark_op(idx, vni);
+        mark_learned(idx, host, vni);
+    }
+    if (delta < 0) {
+        table_gc(idx, vni);
+    }
+}
+
+/* ---- Candidates and winners -------------------------------------------------- */
+
+/* Sets (entry, a new reference) or removes (NULL) candidate cand of addr in
+ * segment vni's MAC or IP candidates, and marks addr. */
+static void cand_set(struct agent_index *idx, json_int_t vni, bool is_mac, const char *addr,
+                     const char *cand, json_t *entry)
+{
+    json_t *t = entry ? table_make(idx, vni) : table_get(idx, vni);
+    json_t *all = json_object_get(t, is_mac ? "mac_c" : "ip_c");
+    json_t *c = entry ? child(all, addr) : json_object_get(all, addr);
+
+    if (!c) {
+        json_decref(entry);
+        return;
+    }
+    mark_entry(idx, vni, is_mac ? "macs" : "ips", addr);
+    if (entry) {
+        json_object_set_new(c, cand, entry);
+        return;
+    }
+    json_object_del(c, cand);
+    if (json_object_size(c) == 0) {
+        json_object_del(all, addr);
+        table_gc(idx, vni);
+    }
+}
+
+static json_int_t entry_rev(const json_t *entry)
+{
+    return json_integer_value(json_object_get(entry, "revision"));
+}
+
+static bool is_binding(const json_t *entry)
+{
+    return strcmp(json_string_value(json_object_get(entry, "source")), "binding") == 0;
+}
+
+/* The host a candidate counts for, when it counts now: NULL otherwise. */
+static const char *cand_host(const struct agent_index *idx, const json_t *t, const char *cand,
+                             const json_t *e)
+{
+    const char *host = cand[0] == 'b' ? json_string_value(json_object_get(e, "host")) : cand + 2;
+
+    if (!host || !present_vtep(idx, host)) {
+        return NULL;
+    }
+    if (cand[0] == 'l' && !json_object_get(json_object_get(t, "members"), host)) {
+        return NULL; /* the host left the segment; its old reports count no more */
+    }
+    return host;
+}
+
+/* Whether candidate a (binding or not, revision, name) beats b for a MAC:
+ * bindings win (the lowest port name, should two ports bind it, which the API
+ * refuses), then the latest report (the lowest host name on a tie). */
+static bool mac_beats(bool ab, json_int_t ar, const char *an, bool bb, json_int_t br,
+                      const char *bn)
+{
+    if (ab != bb) {
+        return ab;
+    }
+    if (!ab && ar != br) {
+        return ar > br;
+    }
+    return strcmp(an, bn) < 0;
+}
+
+/* For an IP: the highest revision; a report wins a tie; then the lowest name. */
+static bool ip_beats(bool ab, json_int_t ar, const char *an, bool bb, json_int_t br, const char *bn)
+{
+    if (ar != br) {
+        return ar > br;
+    }
+    if (ab != bb) {
+        return bb;
+    }
+    return strcmp(an, bn) < 0;
+}
+
+/* The winning entry of addr now (new reference), or NULL. */
+static json_t *elect(const struct agent_index *idx, const json_t *t, bool is_mac, const char *addr)
+{
+    const json_t *all = json_object_get(json_object_get(t, is_mac ? "mac_c" : "ip_c"), addr);
+    const char *cand, *best = NULL, *best_host = NULL;
+    const json_t *best_e = NULL;
+    json_t *e;
+
+    json_object_foreach((json_t *)all, cand, e)
+    {
+        const char *host = cand_host(idx, t, cand, e);
+        if (!host) {
+            continue;
+        }
+        bool b = cand[0] == 'b';
+        if (!best || (is_mac ? mac_beats : ip_beats)(b, entry_rev(e), cand + 2, best[0] == 'b',
+                                                     entry_rev(best_e), best + 2)) {
+            best = cand;
+            best_e = e;
+            best_host = host;
+        }
+    }
+    if (!best) {
+        return NULL;
+    }
+    bool binding = best[0] == 'b';
+    if (is_mac) {
+        const char *port = binding ? best + 2 : json_string_value(json_object_get(best_e, "port"));
+        return json_pack("{s:s,s:s,s:s,s:s,s:I}", "host", best_host, "vtep",
+                         present_vtep(idx, best_host), "port", port ? port : "", "source",
+                         binding ? "binding" : "learned", "revision", entry_rev(best_e));
+    }
+    return json_pack("{s:O,s:s,s:s,s:I}", "mac", json_object_get(best_e, "mac"), "host", best_host,
+                     "source", binding ? "binding" : "learned", "revision", entry_rev(best_e));
+}
+
+/* Re-elects the marked addresses of one part ("macs" or "ips") of a table,
+ * unmarking those whose winner stays. */
+static int reelect(const struct agent_index *idx, json_t *t, json_t *marked, bool is_mac)
+{
+    json_t *winners = json_object_get(t, is_mac ? "macs" : "ips");
+    const char *addr;
+    json_t *v;
+    void *tmp;
+
+    json_object_foreach_safe(marked, tmp, addr, v)
+    {
+        json_t *w = elect(idx, t, is_mac, addr);
+        json_t *old = json_object_get(winners, addr);
+        if (w ? old && json_equal(w, old) : !old) {
+            json_decref(w);
+            json_object_del(marked, addr);
+        } else if (w) {
+            if (json_object_set_new(winners, addr, w) != 0) {
+                return ENOMEM;
+            }
+        } else {
+            json_object_del(winners, addr);
+        }
+    }
+    return 0;
+}
+
+/* ---- Ports ------------------------------------------------------------------- */
 
 /* Parses "101,200-210" into a bitmap of VLANs 1..4094; false when it is not one. */
 static bool parse_vlans(const char *text, uint8_t *bits)
@@ -295,233 +619,493 @@ static bool parse_vlans(const char *text, uint8_t *bits)
     return true;
 }
 
+static bool valid_vni(const json_t *vni)
+{
+    return json_is_integer(vni) && json_integer_value(vni) >= 1 &&
+           json_integer_value(vni) <= 0xffffff;
+}
+
+static bool is_trunk(const json_t *port)
+{
+    const char *mode = json_string_value(json_object_get(port, "mode"));
+    return mode && strcmp(mode, "trunk") == 0;
+}
+
 /* The VNIs a port's frames belong to: its segment (access) or the segments
- * carried by its VLANs (trunk). */
-static json_t *port_vnis(const struct agent_index *idx, const json_t *port, const json_t *by_vlan)
+ * carried by its VLANs (trunk), each once. */
+static json_t *port_vnis(const struct agent_index *idx, const json_t *port)
 {
     json_t *vnis = json_array();
-    const char *mode = json_string_value(json_object_get(port, "mode"));
 
     if (!vnis) {
         return NULL;
     }
-    if (mode && strcmp(mode, "trunk") == 0) {
+    if (is_trunk(port)) {
         uint8_t bits[512];
         if (parse_vlans(json_string_value(json_object_get(port, "vlans")), bits)) {
             const char *vlan;
             json_t *vni;
-            json_object_foreach((json_t *)by_vlan, vlan, vni)
+            json_object_foreach(idx->by_vlan, vlan, vni)
             {
                 unsigned v = (unsigned)atoi(vlan);
-                if (bits[v / 8] & (1u << (v % 8))) {
+                bool seen = false;
+                for (size_t i = 0; i < json_array_size(vnis); i++) {
+                    seen = seen || json_equal(json_array_get(vnis, i), vni);
+                }
+                if (!seen && (bits[v / 8] & (1u << (v % 8)))) {
                     json_array_append(vnis, vni);
                 }
             }
         }
     } else {
         const char *seg = json_string_value(json_object_get(port, "segment"));
-        json_t *cfg = seg ? json_object_get(idx->segments, seg) : NULL;
-        json_t *vni = json_object_get(cfg, "vni");
-        if (json_is_integer(vni)) {
+        json_t *vni = json_object_get(json_object_get(idx->segments, seg ? seg : ""), "vni");
+        if (valid_vni(vni)) {
             json_array_append(vnis, vni);
         }
     }
     return vnis;
 }
 
-static void set_mac_entry(json_t *macs, const char *mac, const char *host, const char *vtep,
-                          const char *port, bool binding, json_int_t rev)
-{
-    json_t *e =
-        json_pack("{s:s,s:s,s:s,s:s,s:I}", "host", host, "vtep", vtep, "port", port ? port : "",
-                  "source", binding ? "binding" : "learned", "revision", rev);
-    if (e) {
-        json_object_set_new(macs, mac, e);
-    }
-}
-
-static void set_ip_entry(json_t *ips, const char *ip, const char *mac, const char *host,
-                         bool binding, json_int_t rev)
-{
-    json_t *e = json_pack("{s:s,s:s,s:s,s:I}", "mac", mac, "host", host, "source",
-                          binding ? "binding" : "learned", "revision", rev);
-    if (e) {
-        json_object_set_new(ips, ip, e);
-    }
-}
-
-static bool is_binding(const json_t *entry)
-{
-    return strcmp(json_string_value(json_object_get(entry, "source")), "binding") == 0;
-}
-
-static json_int_t entry_rev(const json_t *entry)
-{
-    return json_integer_value(json_object_get(entry, "revision"));
-}
-
-/* Bindings of the port into the MAC and IP tables of each of its segments. */
-static void add_bindings(struct agent_index *idx, const char *name, const json_t *rec,
-                         const json_t *vnis)
+/* Adds (or, with add false, removes) the port's bindings as candidates in
+ * its segments. */
+static void port_bindings(struct agent_index *idx, const char *name, const json_t *rec, bool add)
 {
     const json_t *port = json_object_get(rec, "v");
     const char *host = json_string_value(json_object_get(port, "host"));
-    const char *vtep = host ? present_vtep(idx, host) : NULL;
     json_int_t rev = json_integer_value(json_object_get(rec, "revision"));
+    char cand[8 + 256];
     size_t i, j;
     json_t *vni, *b;
 
-    if (!vtep) {
-        return;
-    }
-    json_array_foreach((json_t *)vnis, i, vni)
+    snprintf(cand, sizeof cand, "b:%s", name);
+    json_array_foreach(json_object_get(rec, "vnis"), i, vni)
     {
-        char key[16];
-        snprintf(key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value(vni));
-        json_t *t = json_object_get(idx->tables, key);
-        json_t *macs = json_object_get(t, "macs"), *ips = json_object_get(t, "ips");
+        json_int_t v = json_integer_value(vni);
+        json_t *t = table_get(idx, v);
         json_array_foreach(json_object_get(port, "bindings"), j, b)
         {
             char mac[ETH_ADDR_STRLEN], ip[IP_ADDR_STRLEN];
             if (!agent_index_norm_mac(json_string_value(json_object_get(b, "mac")), mac)) {
                 continue;
             }
-            json_t *old = json_object_get(macs, mac);
-            /* Two ports binding one MAC is refused by the API; should it happen,
-             * the lower port name wins so that every refresh agrees. */
-            if (!old || !is_binding(old) ||
-                strcmp(name, json_string_value(json_object_get(old, "port"))) < 0) {
-                set_mac_entry(macs, mac, host, vtep, name, true, rev);
-            }
-            if (agent_index_norm_ip(json_string_value(json_object_get(b, "ip")), ip)) {
-                old = json_object_get(ips, ip);
-                if (!old || rev > entry_rev(old)) {
-                    set_ip_entry(ips, ip, mac, host, true, rev);
+            bool has_ip = agent_index_norm_ip(json_string_value(json_object_get(b, "ip")), ip);
+            if (!add) {
+                cand_set(idx, v, true, mac, cand, NULL);
+                if (has_ip) {
+                    cand_set(idx, v, false, ip, cand, NULL);
                 }
+                continue;
+            }
+            /* A MAC or IP the port binds twice: its first binding counts. */
+            t = table_make(idx, v);
+            if (!json_object_get(json_object_get(json_object_get(t, "mac_c"), mac), cand)) {
+                cand_set(idx, v, true, mac, cand,
+                         json_pack("{s:s,s:I}", "host", host, "revision", rev));
+            }
+            if (has_ip && !json_object_get(json_object_get(json_object_get(t, "ip_c"), ip), cand)) {
+                cand_set(idx, v, false, ip, cand,
+                         json_pack("{s:s,s:s,s:I}", "mac", mac, "host", host, "revision", rev));
             }
         }
     }
 }
 
-/* A present member host's reports into its segments' tables. */
-static void add_learned(struct agent_index *idx, const char *host, const json_t *mine)
+/* The port's record leaves (attach false) or enters the derived state. */
+static void port_link(struct agent_index *idx, const char *name, const json_t *rec, bool attach)
 {
-    const char *vtep = present_vtep(idx, host);
-    const char *sub;
-    json_t *e;
+    const json_t *port = json_object_get(rec, "v");
+    const char *host = json_string_value(json_object_get(port, "host"));
+    const char *seg = json_string_value(json_object_get(port, "segment"));
+    size_t i;
+    json_t *vni;
 
-    if (!vtep) {
+    if (is_trunk(port)) {
+        if (attach) {
+            json_object_set_new(idx->trunks, name, json_true());
+        } else {
+            json_object_del(idx->trunks, name);
+        }
+    } else if (seg) {
+        json_t *mine = attach ? child(idx->seg_ports, seg) : json_object_get(idx->seg_ports, seg);
+        if (attach) {
+            json_object_set_new(mine, name, json_true());
+        } else {
+            json_object_del(mine, name);
+            if (mine && json_object_size(mine) == 0) {
+                json_object_del(idx->seg_ports, seg);
+            }
+        }
+    }
+    if (!host) {
+        return; /* bound to no host: nothing to give anyone */
+    }
+    if (attach) {
+        json_object_set(child(idx->host_ports, host), name, json_object_get(rec, "vnis"));
+    } else {
+        json_t *mine = json_object_get(idx->host_ports, host);
+        json_object_del(mine, name);
+        if (mine && json_object_size(mine) == 0) {
+            json_object_del(idx->host_ports, host);
+        }
+    }
+    json_array_foreach(json_object_get(rec, "vnis"), i, vni)
+    {
+        member_add(idx, json_integer_value(vni), host, attach ? 1 : -1);
+    }
+    port_bindings(idx, name, rec, attach);
+    mark_host(idx, host);
+}
+
+/* Sets (value, stolen) or deletes (NULL) port name. */
+static void port_update(struct agent_index *idx, const char *name, json_t *value, uint64_t rev)
+{
+    json_t *old = json_object_get(idx->ports, name);
+
+    if (old) {
+        port_link(idx, name, old, false);
+        json_object_del(idx->ports, name);
+    }
+    if (!value) {
         return;
     }
-    json_object_foreach((json_t *)mine, sub, e)
-    {
-        char kind[4], vni[16], addr[IP_ADDR_STRLEN];
-        if (sscanf(sub, "%3[^/]/%15[^/]/%45s", kind, vni, addr) != 3) {
-            continue;
-        }
-        json_t *t = json_object_get(idx->tables, vni);
-        if (!json_object_get(json_object_get(t, "members"), host)) {
-            continue; /* the host left the segment; its old reports count no more */
-        }
-        json_int_t rev = entry_rev(e);
-        if (strcmp(kind, "mac") == 0) {
-            json_t *macs = json_object_get(t, "macs");
-            json_t *old = json_object_get(macs, addr);
-            if (!old || (!is_binding(old) && rev > entry_rev(old))) {
-                set_mac_entry(macs, addr, host, vtep, json_string_value(json_object_get(e, "port")),
-                              false, rev);
-            }
-        } else {
-            json_t *ips = json_object_get(t, "ips");
-            json_t *old = json_object_get(ips, addr);
-            if (!old || rev >= entry_rev(old)) {
-                set_ip_entry(ips, addr, json_string_value(json_object_get(e, "mac")), host, false,
-                             rev);
-            }
-        }
+    json_t *vnis = port_vnis(idx, value);
+    json_t *rec =
+        vnis ? json_pack("{s:o,s:I,s:o}", "v", value, "revision", (json_int_t)rev, "vnis", vnis)
+             : NULL;
+    if (!vnis) {
+        json_decref(value);
+    }
+    if (rec && json_object_set_new(idx->ports, name, rec) == 0) {
+        port_link(idx, name, rec, true);
     }
 }
 
-int agent_index_refresh(struct agent_index *idx)
+/* A segment moved: the port's segments again, when they changed. */
+static void port_revisit(struct agent_index *idx, const char *name)
 {
-    json_t *tables = json_object(), *host_ports = json_object(), *by_vlan = json_object();
+    json_t *rec = json_object_get(idx->ports, name);
+    json_t *vnis = rec ? port_vnis(idx, json_object_get(rec, "v")) : NULL;
+
+    if (vnis && !json_equal(vnis, json_object_get(rec, "vnis"))) {
+        json_incref(rec);
+        port_link(idx, name, rec, false);
+        json_object_set(rec, "vnis", vnis);
+        port_link(idx, name, rec, true);
+        json_decref(rec);
+    }
+    json_decref(vnis);
+}
+
+/* ---- Segments ---------------------------------------------------------------- */
+
+/* The table of vni belongs to the segment of the lowest name with that VNI
+ * (the API refuses two; should it happen, every refresh agrees). */
+static void segment_claim(struct agent_index *idx, json_int_t vni)
+{
+    const char *name, *best = NULL;
+    json_t *v, *best_v = NULL;
+
+    json_object_foreach(idx->segments, name, v)
+    {
+        if (json_integer_value(json_object_get(v, "vni")) == vni &&
+            (!best || strcmp(name, best) < 0)) {
+            best = name;
+            best_v = v;
+        }
+    }
+    json_t *t = best ? table_make(idx, vni) : table_get(idx, vni);
+    if (!t) {
+        return;
+    }
+    if (best) {
+        json_object_set(t, "seg", best_v);
+        json_object_set_new(t, "name", json_string(best));
+    } else {
+        json_object_del(t, "seg");
+        json_object_del(t, "name");
+        json_object_del(t, "picks");
+    }
+    mark_op(idx, vni);
+    table_gc(idx, vni);
+}
+
+/* VLAN -> VNI for trunks: one VLAN carries one segment, the lowest VNI
+ * should several claim it. Whether it changed. */
+static bool rebuild_by_vlan(struct agent_index *idx)
+{
+    json_t *by_vlan = json_object();
     const char *name;
     json_t *v;
-    int rc = ENOMEM;
 
-    if (!tables || !host_ports || !by_vlan) {
-        goto out;
+    if (!by_vlan) {
+        return false;
     }
     json_object_foreach(idx->segments, name, v)
     {
-        json_int_t vni = json_integer_value(json_object_get(v, "vni"));
+        json_t *vni = json_object_get(v, "vni");
         json_int_t vlan = json_integer_value(json_object_get(v, "vlan"));
-        char key[16];
-        if (vni < 1 || vni > 0xffffff) {
+        char vk[8];
+        if (!valid_vni(vni) || vlan < 1 || vlan > 4094) {
             continue;
         }
-        snprintf(key, sizeof key, "%" JSON_INTEGER_FORMAT, vni);
-        json_t *t = json_pack("{s:O,s:{},s:{},s:{}}", "seg", v, "members", "macs", "ips");
-        if (!t || json_object_set_new(tables, key, t) != 0) {
-            goto out;
+        snprintf(vk, sizeof vk, "%" JSON_INTEGER_FORMAT, vlan);
+        json_t *old = json_object_get(by_vlan, vk);
+        if (!old || json_integer_value(old) > json_integer_value(vni)) {
+            json_object_set(by_vlan, vk, vni);
         }
-        if (vlan >= 1 && vlan <= 4094) {
-            /* One VLAN carries one segment on a trunk: the lowest VNI, should
-             * several claim it. */
-            char vk[8];
-            snprintf(vk, sizeof vk, "%" JSON_INTEGER_FORMAT, vlan);
-            json_t *old = json_object_get(by_vlan, vk);
-            if (!old || json_integer_value(old) > vni) {
-                json_object_set_new(by_vlan, vk, json_integer(vni));
+    }
+    bool changed = !json_equal(by_vlan, idx->by_vlan);
+    json_decref(idx->by_vlan);
+    idx->by_vlan = by_vlan;
+    return changed;
+}
+
+/* Visits a copy of the keys of obj (which fn may change). */
+static void foreach_key_copy(struct agent_index *idx, const json_t *obj,
+                             void (*fn)(struct agent_index *, const char *))
+{
+    json_t *copy = json_copy((json_t *)obj);
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(copy, key, v)
+    {
+        fn(idx, key);
+    }
+    json_decref(copy);
+}
+
+/* Sets (value, stolen) or deletes (NULL) segment name. */
+static void segment_update(struct agent_index *idx, const char *name, json_t *value)
+{
+    json_t *old = json_incref(json_object_get(idx->segments, name));
+    json_t *old_vni = json_object_get(old, "vni"), *new_vni = json_object_get(value, "vni");
+    bool moved = !json_equal(old_vni, new_vni) ||
+                 !json_equal(json_object_get(old, "vlan"), json_object_get(value, "vlan")) ||
+                 !old != !value;
+
+    if (value) {
+        json_object_set_new(idx->segments, name, value);
+    } else {
+        json_object_del(idx->segments, name);
+    }
+    if (valid_vni(old_vni)) {
+        segment_claim(idx, json_integer_value(old_vni));
+    }
+    if (valid_vni(new_vni) && !json_equal(old_vni, new_vni)) {
+        segment_claim(idx, json_integer_value(new_vni));
+    }
+    if (moved) {
+        bool vlans_moved = rebuild_by_vlan(idx);
+        foreach_key_copy(idx, json_object_get(idx->seg_ports, name), port_revisit);
+        if (vlans_moved) {
+            foreach_key_copy(idx, idx->trunks, port_revisit);
+        }
+    }
+    json_decref(old);
+}
+
+/* ---- Applying the store ------------------------------------------------------ */
+
+/* "/learned/<host>/mac/<vni>/<mac>" or ".../ip/<vni>/<ip>": host and the rest. */
+static void apply_learned(struct agent_index *idx, const char *key, const char *value, uint64_t rev)
+{
+    const char *rest = key + strlen(LEARNED_PREFIX);
+    const char *slash = strchr(rest, '/');
+    char host[64], norm[IP_ADDR_STRLEN], sub[96], cand[80];
+    unsigned long vni;
+    char *end;
+    bool is_mac;
+
+    if (!slash || slash == rest || (size_t)(slash - rest) >= sizeof host) {
+        return;
+    }
+    memcpy(host, rest, (size_t)(slash - rest));
+    host[slash - rest] = '\0';
+    rest = slash + 1;
+    if (strncmp(rest, "mac/", 4) == 0) {
+        is_mac = true;
+        rest += 4;
+    } else if (strncmp(rest, "ip/", 3) == 0) {
+        is_mac = false;
+        rest += 3;
+    } else {
+        return;
+    }
+    vni = strtoul(rest, &end, 10);
+    if (end == rest || *end != '/' || vni == 0 || vni > 0xffffff) {
+        return;
+    }
+    if (!(is_mac ? agent_index_norm_mac(end + 1, norm) : agent_index_norm_ip(end + 1, norm))) {
+        return;
+    }
+    snprintf(sub, sizeof sub, "%s/%lu/%s", is_mac ? "mac" : "ip", vni, norm);
+    snprintf(cand, sizeof cand, "l:%s", host);
+
+    json_t *mine = json_object_get(idx->learned, host);
+    json_t *v = value ? parse_object(key, value) : NULL;
+    const char *field = is_mac ? "port" : "mac";
+    const char *text = v ? json_string_value(json_object_get(v, field)) : NULL;
+    char mac[ETH_ADDR_STRLEN];
+    json_t *entry = NULL;
+    if (text && (is_mac || agent_index_norm_mac(text, mac))) {
+        entry = json_pack("{s:s,s:I}", field, is_mac ? text : mac, "revision", (json_int_t)rev);
+    }
+    json_decref(v);
+    if (!entry) {
+        /* Deleted, or a value that does not parse: the index holds it as absent. */
+        if (mine && json_object_get(mine, sub)) {
+            json_object_del(mine, sub);
+            if (json_object_size(mine) == 0) {
+                json_object_del(idx->learned, host);
+            }
+            cand_set(idx, (json_int_t)vni, is_mac, norm, cand, NULL);
+        }
+        return;
+    }
+    mine = child(idx->learned, host);
+    if (!mine || json_object_set(mine, sub, entry) != 0) {
+        json_decref(entry);
+        return;
+    }
+    cand_set(idx, (json_int_t)vni, is_mac, norm, cand, entry); /* shares the entry */
+}
+
+void agent_index_apply(struct agent_index *idx, const char *key, const char *value,
+                       uint64_t mod_revision)
+{
+    const char *name = NULL;
+    enum { SEGMENT, PORT, HOST } kind;
+
+    if (strncmp(key, SEGMENTS_PREFIX, strlen(SEGMENTS_PREFIX)) == 0) {
+        kind = SEGMENT;
+        name = key + strlen(SEGMENTS_PREFIX);
+    } else if (strncmp(key, PORTS_PREFIX, strlen(PORTS_PREFIX)) == 0) {
+        kind = PORT;
+        name = key + strlen(PORTS_PREFIX);
+    } else if (strncmp(key, HOSTS_PREFIX, strlen(HOSTS_PREFIX)) == 0) {
+        kind = HOST;
+        name = key + strlen(HOSTS_PREFIX);
+    } else if (strncmp(key, LEARNED_PREFIX, strlen(LEARNED_PREFIX)) == 0) {
+        apply_learned(idx, key, value, mod_revision);
+        return;
+    } else {
+        return;
+    }
+    if (!*name || strchr(name, '/')) {
+        return;
+    }
+    json_t *v = value ? parse_object(key, value) : NULL;
+    switch (kind) {
+    case SEGMENT:
+        segment_update(idx, name, v);
+        break;
+    case PORT:
+        port_update(idx, name, v, mod_revision);
+        break;
+    case HOST:
+        if (v) {
+            json_object_set_new(idx->hosts, name, v);
+        } else {
+            json_object_del(idx->hosts, name);
+        }
+        json_object_set_new(idx->recheck, name, json_true());
+        break;
+    }
+}
+
+void agent_index_set_presence(struct agent_index *idx, const char *host, enum agent_presence p)
+{
+    if (p == AGENT_PRESENCE_ABSENT) {
+        json_object_del(idx->presence, host);
+    } else {
+        json_object_set_new(idx->presence, host, json_integer(p));
+    }
+    json_object_set_new(idx->recheck, host, json_true());
+}
+
+enum agent_presence agent_index_presence(const struct agent_index *idx, const char *host)
+{
+    json_t *p = json_object_get(idx->presence, host);
+    return p ? (enum agent_presence)json_integer_value(p) : AGENT_PRESENCE_ABSENT;
+}
+
+const json_t *agent_index_host(const struct agent_index *idx, const char *id)
+{
+    return json_object_get(idx->hosts, id);
+}
+
+const json_t *agent_index_hosts(const struct agent_index *idx)
+{
+    return idx->hosts;
+}
+
+const json_t *agent_index_learned(const struct agent_index *idx, const char *host)
+{
+    return json_object_get(idx->learned, host);
+}
+
+static json_t *proxy_picks(const struct agent_index *idx, const json_t *members);
+
+int agent_index_refresh(struct agent_index *idx)
+{
+    const char *key;
+    json_t *d, *v;
+    void *tmp;
+    int rc = 0;
+
+    json_object_foreach(idx->recheck, key, v)
+    {
+        host_recheck(idx, key);
+    }
+    json_object_clear(idx->recheck);
+    json_object_foreach_safe(idx->dirty, tmp, key, d)
+    {
+        json_t *t = json_object_get(idx->tables, key);
+        if (!t) {
+            json_object_del(idx->dirty, key); /* its hosts lost it: they are rebuilt whole */
+            continue;
+        }
+        if (rc == 0) {
+            rc = reelect(idx, t, json_object_get(d, "macs"), true);
+        }
+        if (rc == 0) {
+            rc = reelect(idx, t, json_object_get(d, "ips"), false);
+        }
+        if (json_object_get(d, "op")) {
+            const char *repl =
+                json_string_value(json_object_get(json_object_get(t, "seg"), "replication"));
+            if (repl && strcmp(repl, "proxy") == 0) {
+                json_object_set_new(t, "picks", proxy_picks(idx, json_object_get(t, "members")));
+            } else {
+                json_object_del(t, "picks");
             }
         }
-    }
-    json_decref(idx->tables);
-    idx->tables = tables;
-    tables = NULL;
-
-    json_object_foreach(idx->ports, name, v)
-    {
-        const json_t *port = json_object_get(v, "v");
-        const char *host = json_string_value(json_object_get(port, "host"));
-        if (!host) {
+        if (!json_object_get(d, "op") && json_object_size(json_object_get(d, "vteps")) == 0 &&
+            json_object_size(json_object_get(d, "macs")) == 0 &&
+            json_object_size(json_object_get(d, "ips")) == 0) {
+            json_object_del(idx->dirty, key);
             continue;
         }
-        json_t *vnis = port_vnis(idx, port, by_vlan);
-        json_t *mine = json_object_get(host_ports, host);
-        if (!vnis) {
-            goto out;
-        }
-        if (!mine) {
-            mine = json_object();
-            json_object_set_new(host_ports, host, mine);
-        }
-        json_object_set_new(mine, name, vnis);
-        size_t i;
-        json_t *vni;
-        json_array_foreach(vnis, i, vni)
+        const char *h;
+        json_object_foreach(json_object_get(t, "members"), h, v)
         {
-            char key[16];
-            snprintf(key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value(vni));
-            json_t *members = json_object_get(json_object_get(idx->tables, key), "members");
-            json_int_t n = json_integer_value(json_object_get(members, host));
-            json_object_set_new(members, host, json_integer(n + 1));
+            json_object_set_new(idx->touched, h, json_true());
         }
-        add_bindings(idx, name, v, vnis);
     }
-    json_decref(idx->host_ports);
-    idx->host_ports = host_ports;
-    host_ports = NULL;
-
-    json_object_foreach(idx->learned, name, v)
+    json_object_foreach(idx->dirty_hosts, key, v)
     {
-        add_learned(idx, name, v);
+        json_object_set_new(idx->touched, key, json_true());
     }
-    rc = 0;
-out:
-    json_decref(tables);
-    json_decref(host_ports);
-    json_decref(by_vlan);
+    if (rc) {
+        /* Half re-elected: no change list can be trusted; every view is rebuilt. */
+        json_object_foreach(idx->hosts, key, v)
+        {
+            mark_host(idx, key);
+            json_object_set_new(idx->touched, key, json_true());
+        }
+    }
     return rc;
 }
 
@@ -595,7 +1179,7 @@ static json_t *proxy_picks(const struct agent_index *idx, const json_t *members)
             continue;
         }
         subnet_key(&a, host_prefix(idx, host), key, sizeof key);
-        bool connected = agent_index_presence(idx, host) == AGENT_PRESENCE_CONNECTED;
+        bool connected = host_connected(idx, host);
         json_t *old = json_object_get(picks, key);
         bool old_connected = json_is_true(json_object_get(best_connected, key));
         bool better = !old;
@@ -666,7 +1250,7 @@ static json_t *segment_op(const struct agent_index *idx, const json_t *t, const 
         const json_t *members = json_object_get(t, "members");
         unsigned prefix = host_prefix(idx, host);
         json_t *replicas = json_array(), *proxies = json_array();
-        json_t *picks = proxy_picks(idx, members);
+        json_t *picks = json_object_get(t, "picks"); /* refresh computed them */
         const char *h, *key;
         json_t *n, *pick;
         json_object_foreach((json_t *)members, h, n)
@@ -690,7 +1274,6 @@ static json_t *segment_op(const struct agent_index *idx, const json_t *t, const 
         json_object_set_new(op, "replicas", sorted_ips(replicas));
         json_decref(replicas);
         json_decref(proxies);
-        json_decref(picks);
     }
     return op;
 }
@@ -748,6 +1331,72 @@ static json_t *port_op(const char *name, const json_t *port, const json_t *vnis)
     return op;
 }
 
+/* The VTEP host (whose VTEP is self) is given for a VTEP of the table: the
+ * segment's present members' VTEPs but its own. */
+static const char *seen_vtep(const json_t *t, const char *vtep, const char *self)
+{
+    return vtep && strcmp(vtep, self) != 0 && json_object_get(json_object_get(t, "vteps"), vtep)
+               ? vtep
+               : NULL;
+}
+
+/* The VTEP host is given for a MAC of the table, or NULL. */
+static const char *seen_mac(const json_t *t, const char *mac, const char *self)
+{
+    const json_t *e = json_object_get(json_object_get(t, "macs"), mac);
+    return e ? seen_vtep(t, json_string_value(json_object_get(e, "vtep")), self) : NULL;
+}
+
+/* The MAC host is given for an IP of the table (borrowed), or NULL: never
+ * back to the host the report came from, which knows. */
+static json_t *seen_ip(const json_t *t, const char *ip, const char *host)
+{
+    const json_t *e = json_object_get(json_object_get(t, "ips"), ip);
+    if (!e ||
+        (!is_binding(e) && strcmp(json_string_value(json_object_get(e, "host")), host) == 0)) {
+        return NULL;
+    }
+    return json_object_get(e, "mac");
+}
+
+static json_t *segment_part(json_t *op)
+{
+    return op ? json_pack("{s:o,s:{},s:{},s:{}}", "op", op, "vteps", "macs", "ips") : NULL;
+}
+
+/* Everything host gets of one segment. */
+static json_t *segment_view(const struct agent_index *idx, const json_t *t, const char *host,
+                            const char *self_text, const struct ip_addr *self)
+{
+    json_t *s = segment_part(segment_op(idx, t, host, self));
+    json_t *vteps = json_object_get(s, "vteps"), *macs = json_object_get(s, "macs");
+    json_t *ips = json_object_get(s, "ips");
+    const char *addr;
+    json_t *e;
+
+    json_object_foreach(json_object_get(t, "vteps"), addr, e)
+    {
+        if (strcmp(addr, self_text) != 0) {
+            json_object_set_new(vteps, addr, json_true());
+        }
+    }
+    json_object_foreach(json_object_get(t, "macs"), addr, e)
+    {
+        const char *vtep = seen_vtep(t, json_string_value(json_object_get(e, "vtep")), self_text);
+        if (vtep) {
+            json_object_set_new(macs, addr, json_string(vtep));
+        }
+    }
+    json_object_foreach(json_object_get(t, "ips"), addr, e)
+    {
+        json_t *mac = seen_ip(t, addr, host);
+        if (mac) {
+            json_object_set(ips, addr, mac);
+        }
+    }
+    return s;
+}
+
 json_t *agent_index_host_view(const struct agent_index *idx, const char *host)
 {
     json_t *view = agent_view_empty();
@@ -763,52 +1412,23 @@ json_t *agent_index_host_view(const struct agent_index *idx, const char *host)
     json_object_foreach(json_object_get(idx->host_ports, host), name, vnis)
     {
         const json_t *port = json_object_get(json_object_get(idx->ports, name), "v");
-        const char *mode = json_string_value(json_object_get(port, "mode"));
-        bool trunk = mode && strcmp(mode, "trunk") == 0;
         size_t i;
         json_t *vni;
-        if (!trunk && json_array_size(vnis) == 0) {
+        if (!is_trunk(port) && json_array_size(vnis) == 0) {
             continue; /* its segment is gone: nothing to attach it to */
         }
         json_array_foreach(vnis, i, vni)
         {
             char key[16];
-            snprintf(key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value(vni));
-            if (json_object_get(segments, key)) {
+            vni_key(json_integer_value(vni), key, sizeof key);
+            const json_t *t = json_object_get(idx->tables, key);
+            if (json_object_get(segments, key) || !json_object_get(t, "seg")) {
                 continue;
             }
-            json_t *t = json_object_get(idx->tables, key);
-            json_t *s = json_pack("{s:o,s:{},s:{},s:{}}", "op", segment_op(idx, t, host, &self),
-                                  "vteps", "macs", "ips");
+            json_t *s = segment_view(idx, t, host, self_text, &self);
             if (!s || json_object_set_new(segments, key, s) != 0) {
                 json_decref(view);
                 return NULL;
-            }
-            json_t *vteps = json_object_get(s, "vteps"), *macs = json_object_get(s, "macs");
-            json_t *ips = json_object_get(s, "ips");
-            const char *h, *addr;
-            json_t *n, *e;
-            json_object_foreach(json_object_get(t, "members"), h, n)
-            {
-                const char *vtep = present_vtep(idx, h);
-                if (vtep && strcmp(vtep, self_text) != 0) {
-                    json_object_set_new(vteps, vtep, json_true());
-                }
-            }
-            json_object_foreach(json_object_get(t, "macs"), addr, e)
-            {
-                const char *vtep = json_string_value(json_object_get(e, "vtep"));
-                if (json_object_get(vteps, vtep)) {
-                    json_object_set_new(macs, addr, json_string(vtep));
-                }
-            }
-            json_object_foreach(json_object_get(t, "ips"), addr, e)
-            {
-                /* Never back to the host the report came from: it knows. */
-                if (is_binding(e) ||
-                    strcmp(json_string_value(json_object_get(e, "host")), host) != 0) {
-                    json_object_set(ips, addr, json_object_get(e, "mac"));
-                }
             }
         }
         json_t *op = port_op(name, port, vnis);
@@ -818,6 +1438,149 @@ json_t *agent_index_host_view(const struct agent_index *idx, const char *host)
         }
     }
     return view;
+}
+
+/* The marked entries of one part of a table, in old (as sent had them) and
+ * new (as host gets them now). */
+static void changed_part(const json_t *t, const json_t *marked, const json_t *had, json_t *old,
+                         json_t *now, const char *part, const char *host, const char *self)
+{
+    const char *addr;
+    json_t *ignored;
+
+    json_object_foreach((json_t *)marked, addr, ignored)
+    {
+        json_t *was = json_object_get(json_object_get(had, part), addr);
+        json_t *is;
+        if (was) {
+            json_object_set(json_object_get(old, part), addr, was);
+        }
+        if (strcmp(part, "vteps") == 0) {
+            is = seen_vtep(t, addr, self) ? json_true() : NULL;
+        } else if (strcmp(part, "macs") == 0) {
+            const char *vtep = seen_mac(t, addr, self);
+            is = vtep ? json_string(vtep) : NULL;
+        } else {
+            is = json_incref(seen_ip(t, addr, host));
+        }
+        if (is) {
+            json_object_set_new(json_object_get(now, part), addr, is);
+        }
+    }
+}
+
+json_t *agent_index_host_changes(const struct agent_index *idx, const char *host,
+                                 const json_t *sent)
+{
+    const char *self_text = present_vtep(idx, host);
+    const json_t *had_segments = json_object_get(sent, "segments");
+    json_t *old = agent_view_empty(), *now = agent_view_empty(), *vnis = NULL, *ops = NULL;
+    struct ip_addr self;
+    const char *key;
+    json_t *vni;
+
+    if (!old || !now) {
+        goto out;
+    }
+    if (json_object_get(idx->dirty_hosts, host) || !self_text ||
+        ip_addr_parse(self_text, &self) != 0) {
+        goto whole;
+    }
+    /* Its segments are those of sent (they change only with its ports or
+     * VTEP, which rebuild it whole); each gets its marked entries. */
+    vnis = host_vnis(idx, host);
+    json_object_foreach(vnis, key, vni)
+    {
+        const json_t *d = json_object_get(idx->dirty, key);
+        const json_t *t = json_object_get(idx->tables, key);
+        const json_t *had = json_object_get(had_segments, key);
+        if (!d) {
+            continue;
+        }
+        if (!had || !json_object_get(t, "seg")) {
+            goto whole;
+        }
+        json_t *op = json_object_get(d, "op") ? segment_op(idx, t, host, &self)
+                                              : json_incref(json_object_get(had, "op"));
+        json_t *o = segment_part(json_incref(json_object_get(had, "op")));
+        json_t *n = segment_part(op);
+        if (!o || !n || json_object_set_new(json_object_get(old, "segments"), key, o) != 0 ||
+            json_object_set_new(json_object_get(now, "segments"), key, n) != 0) {
+            json_decref(o);
+            json_decref(n);
+            goto out;
+        }
+        static const char *const parts[] = {"vteps", "macs", "ips"};
+        for (size_t i = 0; i < 3; i++) {
+            changed_part(t, json_object_get(d, parts[i]), had, o, n, parts[i], host, self_text);
+        }
+    }
+    ops = agent_view_diff(old, now);
+    goto out;
+whole:
+    json_decref(now);
+    now = agent_index_host_view(idx, host);
+    ops = now ? agent_view_diff(sent, now) : NULL;
+out:
+    json_decref(vnis);
+    json_decref(old);
+    json_decref(now);
+    return ops;
+}
+
+int agent_view_apply(json_t *view, const json_t *ops)
+{
+    json_t *segments = json_object_get(view, "segments"), *ports = json_object_get(view, "ports");
+    size_t i;
+    json_t *op;
+
+    json_array_foreach((json_t *)ops, i, op)
+    {
+        const char *type = json_string_value(json_object_get(op, "op"));
+        char key[16];
+        int rc = 0;
+        vni_key(json_integer_value(json_object_get(op, "vni")), key, sizeof key);
+        json_t *s = json_object_get(segments, key);
+        if (!type) {
+            return EINVAL;
+        } else if (strcmp(type, "segment_set") == 0) {
+            rc = s ? json_object_set(s, "op", op)
+                   : json_object_set_new(segments, key, segment_part(json_incref(op)));
+        } else if (strcmp(type, "segment_del") == 0) {
+            json_object_del(segments, key);
+        } else if (strcmp(type, "port_set") == 0) {
+            rc = json_object_set(ports, json_string_value(json_object_get(op, "name")), op);
+        } else if (strcmp(type, "port_del") == 0) {
+            json_object_del(ports, json_string_value(json_object_get(op, "name")));
+        } else {
+            /* Entries: {vtep,mac,ip}_{add,set,del}, in a segment the host has. */
+            static const struct {
+                const char *set, *del, *part, *field, *value;
+            } kinds[] = {{"vtep_add", "vtep_del", "vteps", "vtep", NULL},
+                         {"mac_set", "mac_del", "macs", "mac", "vtep"},
+                         {"ip_set", "ip_del", "ips", "ip", "mac"}};
+            size_t k = 0;
+            while (k < 3 && strcmp(type, kinds[k].set) != 0 && strcmp(type, kinds[k].del) != 0) {
+                k++;
+            }
+            json_t *part = json_object_get(s, k < 3 ? kinds[k].part : "");
+            const char *addr =
+                k < 3 ? json_string_value(json_object_get(op, kinds[k].field)) : NULL;
+            if (!part || !addr) {
+                return EINVAL;
+            }
+            if (strcmp(type, kinds[k].del) == 0) {
+                json_object_del(part, addr);
+            } else {
+                rc = json_object_set(
+                    part, addr, kinds[k].value ? json_object_get(op, kinds[k].value) : json_true());
+            }
+        }
+        if (rc) {
+            return ENOMEM;
+        }
+    }
+    return 0;
 }
 
 bool agent_index_is_source(const struct agent_index *idx, const char *host, const char *kind,

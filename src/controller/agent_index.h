@@ -5,11 +5,14 @@
  * The index holds what the agent sessions need from the store: segments and
  * ports (/config/...), hosts (/hosts/...) and what each host learned
  * (/learned/<host>/...), plus which hosts are present (connected, or gone
- * but within their stale time). agent_index_refresh() derives each segment's
- * tables from that: its member hosts (those with ports on it), MAC -> VTEP
- * (bindings win; otherwise the host that reported the MAC last, by
- * mod_revision) and IP -> MAC (the binding or report with the highest
- * revision; a report wins a tie).
+ * but within their stale time). From that it keeps each segment's tables:
+ * its member hosts (those with ports on it), MAC -> VTEP (bindings win;
+ * otherwise the host that reported the MAC last, by mod_revision) and
+ * IP -> MAC (the binding or report with the highest revision; a report wins
+ * a tie). They are maintained change by change: every MAC and IP keeps its
+ * candidates (the bindings and reports of it), and a change re-elects only
+ * the entries it touches, so one learned MAC costs what that MAC touches,
+ * not what the index holds.
  *
  * A host's *view* is everything the controller gives that host, as JSON:
  *
@@ -22,6 +25,12 @@
  * between that and the current view into the ops of an update (or, from the
  * empty view, of a snapshot), ordered so that every op names only segments
  * and VTEPs the host has at that point.
+ *
+ * Between two refreshes the index records what changed (segments, and the
+ * VTEPs, MACs and IPs in them; hosts whose whole view changed).
+ * agent_index_host_changes() turns that into the ops for one host that holds
+ * its view of the previous refresh, looking only at what changed;
+ * agent_index_touched() names the hosts that may have any.
  */
 #ifndef WEFT_CONTROLLER_AGENT_INDEX_H
 #define WEFT_CONTROLLER_AGENT_INDEX_H
@@ -50,9 +59,22 @@ void agent_index_apply(struct agent_index *idx, const char *key, const char *val
 void agent_index_set_presence(struct agent_index *idx, const char *host, enum agent_presence p);
 enum agent_presence agent_index_presence(const struct agent_index *idx, const char *host);
 
-/* Recomputes the segments' tables after applies and presence changes; views
- * and tables read what the last refresh computed. 0 or ENOMEM. */
+/* Brings the segments' tables up to date with the applies and presence
+ * changes since the last refresh; views and tables read what the last
+ * refresh computed. 0 or ENOMEM (the index then marks every host changed, so
+ * that the next refresh's changes are complete). */
 int agent_index_refresh(struct agent_index *idx);
+/* The hosts whose view may have changed in the refreshes since the last
+ * agent_index_clear_changes(): an object host -> true (borrowed). */
+const json_t *agent_index_touched(const struct agent_index *idx);
+/* The ops (a new array) that take host from its view as of the last
+ * agent_index_clear_changes() (sent, which the caller holds) to its view
+ * now, in agent_view_diff()'s order; they read only what changed. NULL on
+ * ENOMEM. */
+json_t *agent_index_host_changes(const struct agent_index *idx, const char *host,
+                                 const json_t *sent);
+/* Forgets what changed: the views callers hold are now those of this refresh. */
+void agent_index_clear_changes(struct agent_index *idx);
 
 /* Everything the index gives host (new reference; an empty view for a host
  * without ports or VTEP); NULL on ENOMEM. */
@@ -62,6 +84,9 @@ json_t *agent_view_empty(void);
 /* The ops (a new array) that turn a host holding old into one holding new;
  * [] when they are equal; NULL on ENOMEM. */
 json_t *agent_view_diff(const json_t *old_view, const json_t *new_view);
+/* Applies ops (agent_view_diff()'s, or a snapshot's from the empty view) to
+ * view in place. 0, EINVAL for an op it does not know, or ENOMEM. */
+int agent_view_apply(json_t *view, const json_t *ops);
 /* Whether the view holds the segment. */
 bool agent_view_has_segment(const json_t *view, uint32_t vni);
 

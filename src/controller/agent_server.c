@@ -6,11 +6,13 @@
  * decoder and session-order checker; every message sent is checked and
  * encoded by agent_proto too. The desired state and the learned tables come
  * from one store watch on "/" into agent_index; after each batch of store
- * events every open session gets the difference between the view it was sent
- * and its view now, as one update at the batch's revision (or a snapshot,
- * should the difference not fit in one message). So the only state a session
- * holds is the view it was sent, and a host that comes back can resume from
- * it.
+ * events every session whose view the batch touched gets the difference
+ * between the view it was sent and its view now, as one update at the
+ * batch's revision (or a snapshot, should the difference not fit in one
+ * message). The index computes that difference from what the batch changed
+ * only, for a session whose sent view is the index's previous one ("synced");
+ * others get a whole view compared. So the only state a session holds is the
+ * view it was sent, and a host that comes back can resume from it.
  *
  * Hosts write to the store through reports: one transaction per report,
  * holding only what changed in /learned/<host>/..., and /hosts/<host> at
@@ -79,13 +81,14 @@ struct agent_session {
     json_t *sent;      /* the view the host was sent */
     uint64_t view_rev; /* the revision at which sent last changed */
     bool pending;      /* sent differs from the index's view, waiting for a revision */
+    bool synced;       /* sent is the host's view as of the index's last refresh */
     json_t *full;      /* a full report in parts: sub-key -> value */
     json_t *full_ports;
     time_t since;
 };
 
 struct agent_host {
-    struct agent_host *next;
+    struct agent_host *next; /* in its bucket of srv->host_buckets */
     struct agent_server *srv;
     char id[AGENT_PROTO_HOST_MAX + 1];
     struct agent_session *session;
@@ -108,7 +111,8 @@ struct agent_server {
     struct agent_index *idx;
     uint64_t index_rev;
     struct agent_session *sessions;
-    struct agent_host *hosts;
+    struct agent_host **host_buckets; /* hash table of the hosts by id */
+    size_t n_buckets, n_hosts;
     json_t *auth_failures; /* address -> [failures, time of the last] */
     bool stopping;
 };
@@ -140,14 +144,52 @@ static void timer_ms(struct event *ev, uint32_t ms)
 
 /* ---- Hosts -------------------------------------------------------------------- */
 
-static struct agent_host *host_find(struct agent_server *srv, const char *id)
+/* FNV-1a of a host id: its bucket. */
+static size_t host_bucket(const struct agent_server *srv, const char *id)
 {
-    for (struct agent_host *h = srv->hosts; h; h = h->next) {
+    uint64_t x = 14695981039346656037ull;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+        x = (x ^ *p) * 1099511628211ull;
+    }
+    return (size_t)(x % srv->n_buckets);
+}
+
+static struct agent_host *host_find(const struct agent_server *srv, const char *id)
+{
+    if (!srv->n_buckets) {
+        return NULL;
+    }
+    for (struct agent_host *h = srv->host_buckets[host_bucket(srv, id)]; h; h = h->next) {
         if (strcmp(h->id, id) == 0) {
             return h;
         }
     }
     return NULL;
+}
+
+/* Room for one more host: the table doubles when it holds one per bucket. */
+static int hosts_reserve(struct agent_server *srv)
+{
+    if (srv->n_hosts < srv->n_buckets) {
+        return 0;
+    }
+    size_t old_n = srv->n_buckets, n = old_n ? 2 * old_n : 64;
+    struct agent_host **old = srv->host_buckets, **b = calloc(n, sizeof *b);
+    if (!b) {
+        return ENOMEM;
+    }
+    srv->host_buckets = b;
+    srv->n_buckets = n;
+    for (size_t i = 0; i < old_n; i++) {
+        for (struct agent_host *h = old[i], *next; h; h = next) {
+            next = h->next;
+            size_t k = host_bucket(srv, h->id);
+            h->next = b[k];
+            b[k] = h;
+        }
+    }
+    free(old);
+    return 0;
 }
 
 static void host_stale_expired(evutil_socket_t fd, short what, void *ctx);
@@ -159,7 +201,7 @@ static struct agent_host *host_get(struct agent_server *srv, const char *id)
     if (h) {
         return h;
     }
-    h = calloc(1, sizeof *h);
+    h = hosts_reserve(srv) == 0 ? calloc(1, sizeof *h) : NULL;
     if (!h) {
         return NULL;
     }
@@ -175,19 +217,22 @@ static struct agent_host *host_get(struct agent_server *srv, const char *id)
         free(h);
         return NULL;
     }
-    h->next = srv->hosts;
-    srv->hosts = h;
+    size_t k = host_bucket(srv, id);
+    h->next = srv->host_buckets[k];
+    srv->host_buckets[k] = h;
+    srv->n_hosts++;
     return h;
 }
 
 static void host_free(struct agent_host *h)
 {
-    struct agent_host **pp = &h->srv->hosts;
+    struct agent_host **pp = &h->srv->host_buckets[host_bucket(h->srv, h->id)];
 
     while (*pp != h) {
         pp = &(*pp)->next;
     }
     *pp = h->next;
+    h->srv->n_hosts--;
     event_free(h->stale_timer);
     json_decref(h->saved_view);
     json_decref(h->port_states);
@@ -377,13 +422,17 @@ static int send_snapshot(struct agent_session *s, const json_t *view, uint64_t r
 }
 
 /* Brings the host's state to the index's view at revision rev: one update,
- * or a snapshot when the difference does not fit in one message. When the
- * host already has rev (a change without a store revision), the difference
- * waits for the next one. */
+ * or a snapshot when the difference does not fit in one message. A synced
+ * session gets the difference from what changed since the last refresh;
+ * others compare their whole view. When the host already has rev (a change
+ * without a store revision), the difference waits for the next one. */
 static int session_sync(struct agent_session *s, uint64_t rev)
 {
-    json_t *view = agent_index_host_view(s->srv->idx, s->hello.host);
-    json_t *ops = view ? agent_view_diff(s->sent, view) : NULL;
+    struct agent_index *idx = s->srv->idx;
+    json_t *view = s->synced ? NULL : agent_index_host_view(idx, s->hello.host);
+    json_t *ops = s->synced ? agent_index_host_changes(idx, s->hello.host, s->sent)
+                  : view    ? agent_view_diff(s->sent, view)
+                            : NULL;
     int rc = 0;
 
     if (!ops) {
@@ -392,10 +441,13 @@ static int session_sync(struct agent_session *s, uint64_t rev)
     }
     if (json_array_size(ops) == 0) {
         s->pending = false;
+        s->synced = true;
         goto out;
     }
     if (rev <= s->ps.down_revision) {
+        /* sent stays as it is: the next sync compares the whole view. */
         s->pending = true;
+        s->synced = false;
         goto out;
     }
     if (json_array_size(ops) > AGENT_PROTO_MAX_OPS) {
@@ -407,11 +459,22 @@ static int session_sync(struct agent_session *s, uint64_t rev)
         json_decref(msg);
     }
     if (rc == EMSGSIZE) {
-        rc = send_snapshot(s, view, rev); /* too big for one update: resync */
+        /* Too big for one update: resync. */
+        if (!view && !(view = agent_index_host_view(idx, s->hello.host))) {
+            rc = ENOMEM;
+            goto out;
+        }
+        rc = send_snapshot(s, view, rev);
     }
     if (rc == 0 || rc == ENOBUFS) {
-        json_decref(s->sent);
-        s->sent = json_incref(view);
+        if (view) {
+            json_decref(s->sent);
+            s->sent = json_incref(view);
+            s->synced = true;
+        } else {
+            /* What went out was computed from sent, so it applies. */
+            s->synced = agent_view_apply(s->sent, ops) == 0;
+        }
         s->view_rev = rev;
         s->pending = false;
     }
@@ -628,6 +691,7 @@ static void session_begin(struct agent_session *s)
     if (rc == 0 || rc == ENOBUFS) {
         s->sent = view;
         s->view_rev = srv->index_rev;
+        s->synced = true; /* the view of the index's last refresh */
         view = NULL;
     }
     json_decref(view);
@@ -1120,16 +1184,22 @@ static void agent_server_changed(const struct store_event *events, size_t n, uin
     }
     if (agent_index_refresh(srv->idx) != 0) {
         log_error("agent server: out of memory refreshing the index");
-        return;
+        return; /* what changed stays recorded: the next batch sends it */
     }
+    /* Only the sessions the batch touched (and those whose sent view is not
+     * the index's last one) have anything to get. */
+    const json_t *touched = agent_index_touched(srv->idx);
     for (struct agent_session *s = srv->sessions, *next; s; s = next) {
         next = s->next;
         if (s->state == SESSION_OPEN) {
-            session_sync_or_close(s, srv->index_rev);
+            if (!s->synced || json_object_get(touched, s->hello.host)) {
+                session_sync_or_close(s, srv->index_rev);
+            }
         } else if (s->state == SESSION_WAIT_INDEX && s->wait_rev <= srv->index_rev) {
             session_begin(s);
         }
     }
+    agent_index_clear_changes(srv->idx);
 }
 
 /* ---- Start and stop --------------------------------------------------------- */
@@ -1210,6 +1280,7 @@ int agent_server_start(struct event_base *base, struct store *store,
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    agent_index_clear_changes(srv->idx); /* no session holds a view yet */
     if ((rc = store_watch(store, "/", srv->index_rev, agent_server_changed, srv, &srv->watch))) {
         snprintf(err, errlen, "cannot watch the store: %s", store_errmsg(store));
         goto fail;
@@ -1251,9 +1322,12 @@ void agent_server_stop(struct agent_server *srv)
         evbuffer_write(bufferevent_get_output(s->bev), bufferevent_getfd(s->bev));
         session_destroy(s);
     }
-    while (srv->hosts) {
-        host_free(srv->hosts);
+    for (size_t i = 0; i < srv->n_buckets; i++) {
+        while (srv->host_buckets[i]) {
+            host_free(srv->host_buckets[i]);
+        }
     }
+    free(srv->host_buckets);
     if (srv->watch) {
         store_unwatch(srv->store, srv->watch);
     }
@@ -1284,7 +1358,7 @@ json_t *agent_server_hosts_summary_json(const struct agent_server *srv)
 json_t *agent_server_host_json(const struct agent_server *srv, const char *id)
 {
     const json_t *rec = agent_index_host(srv->idx, id);
-    const struct agent_host *h = host_find((struct agent_server *)srv, id);
+    const struct agent_host *h = host_find(srv, id);
     const struct agent_session *s = h ? h->session : NULL;
     bool connected = s && s->state == SESSION_OPEN;
     char since[32];
@@ -1352,7 +1426,7 @@ json_t *agent_server_hosts_json(const struct agent_server *srv)
 json_t *agent_server_port_status_json(const struct agent_server *srv, const char *host,
                                       const char *port)
 {
-    const struct agent_host *h = host_find((struct agent_server *)srv, host);
+    const struct agent_host *h = host_find(srv, host);
 
     if (!h || !h->session || h->session->state != SESSION_OPEN) {
         return json_pack("{s:b,s:s}", "up", 0, "reason", "host not connected");
