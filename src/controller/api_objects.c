@@ -169,6 +169,26 @@ static int api_scan_load(struct api *api, const char *prefix, struct api_scan *s
     return e;
 }
 
+/* api_scan_load() for a handler: 0, or the store's failure in err (what:
+ * "reading ports"). */
+static int api_scan(struct api *api, const char *prefix, const char *what, struct api_scan *s,
+                    struct api_error *err)
+{
+    int e = api_scan_load(api, prefix, s);
+
+    return e ? api_fail_store(api, err, e, what) : 0;
+}
+
+/* Compares prefix+name at rev in txn: the request depends on that object. */
+static void api_txn_compare_named(struct api_txn *t, const char *prefix, const char *name,
+                                  uint64_t rev)
+{
+    char *key = api_printf("%s%s", prefix, name);
+
+    api_txn_compare(t, key, rev);
+    free(key);
+}
+
 static const char *api_str(const json_t *obj, const char *field)
 {
     return json_string_value(json_object_get(obj, field));
@@ -225,18 +245,18 @@ static int zone_plan_write(struct api *api, const json_t *old, json_t *obj, stru
 {
     const char *name = api_str(obj, "name");
     struct api_scan segs, ports;
-    int e, status = 0;
+    int status;
 
     if (!old) {
         return 0;
     }
     /* A host leaving the zone must not strand ports of the zone's segments. */
-    if ((e = api_scan_load(api, segment_prefix, &segs)) != 0) {
-        return api_fail_store(api, err, e, "reading segments");
+    if ((status = api_scan(api, segment_prefix, "reading segments", &segs, err)) != 0) {
+        return status;
     }
-    if ((e = api_scan_load(api, port_prefix, &ports)) != 0) {
+    if ((status = api_scan(api, port_prefix, "reading ports", &ports, err)) != 0) {
         api_scan_free(&segs);
-        return api_fail_store(api, err, e, "reading ports");
+        return status;
     }
     for (size_t i = 0; i < segs.n && !status; i++) {
         const char *seg = api_str(segs.objs[i], "name");
@@ -253,51 +273,50 @@ static int zone_plan_write(struct api *api, const json_t *old, json_t *obj, stru
                               "delete or move the port before removing the host from the zone",
                               host, api_str(ports.objs[j], "name"), seg);
         }
-        char *key = api_printf("%s%s", segment_prefix, seg);
-        api_txn_compare(txn, key, segs.revs[i]);
-        free(key);
+        api_txn_compare_named(txn, segment_prefix, seg, segs.revs[i]);
     }
     for (size_t j = 0; j < ports.n && !status; j++) {
-        char *key = api_printf("%s%s", port_prefix, api_str(ports.objs[j], "name"));
-        api_txn_compare(txn, key, ports.revs[j]);
-        free(key);
+        api_txn_compare_named(txn, port_prefix, api_str(ports.objs[j], "name"), ports.revs[j]);
     }
     api_scan_free(&segs);
     api_scan_free(&ports);
     return status;
 }
 
-/* The first segment whose field is value, or NULL; the caller frees the scan. */
-static const json_t *segment_using(const struct api_scan *segs, const char *field,
-                                   const char *value)
+/* The first object under prefix whose field is value, into *user (NULL: none;
+ * the caller decrefs it): 0 or the store's failure (what: "reading ports"). A
+ * delete refuses while an object still refers to the one it deletes. */
+static int api_first_user(struct api *api, const char *prefix, const char *what, const char *field,
+                          const char *value, json_t **user, struct api_error *err)
 {
-    for (size_t i = 0; i < segs->n; i++) {
-        if (api_str_eq(api_str(segs->objs[i], field), value)) {
-            return segs->objs[i];
+    struct api_scan scan;
+    int status = api_scan(api, prefix, what, &scan, err);
+
+    *user = NULL;
+    for (size_t i = 0; i < scan.n && !*user; i++) {
+        if (api_str_eq(api_str(scan.objs[i], field), value)) {
+            *user = json_incref(scan.objs[i]);
         }
     }
-    return NULL;
+    api_scan_free(&scan);
+    return status;
 }
 
 static int zone_plan_delete(struct api *api, const json_t *old, struct api_txn *txn,
                             struct api_error *err)
 {
-    struct api_scan segs;
-    const json_t *user;
-    int e, status = 0;
+    json_t *user;
+    int status = api_first_user(api, segment_prefix, "reading segments", "zone",
+                                api_str(old, "name"), &user, err);
 
     (void)txn;
-    if ((e = api_scan_load(api, segment_prefix, &segs)) != 0) {
-        return api_fail_store(api, err, e, "reading segments");
-    }
-    user = segment_using(&segs, "zone", api_str(old, "name"));
     if (user) {
         status = api_fail(err, 409, NULL,
                           "transport zone '%s' is used by segment '%s'; change the segment's "
                           "zone or delete it first",
                           api_str(old, "name"), api_str(user, "name"));
     }
-    api_scan_free(&segs);
+    json_decref(user);
     return status;
 }
 
@@ -325,18 +344,17 @@ static int pool_plan_write(struct api *api, const json_t *old, json_t *obj, stru
     const char *name = api_str(obj, "name");
     uint64_t start = api_uint(obj, "start"), end = api_uint(obj, "end");
     struct api_scan pools, segs;
-    int e, status = 0;
+    int status;
 
     if (start > end) {
         return api_fail(err, 422, "end",
                         "'end' (%" PRIu64 ") must not be below 'start' (%" PRIu64 ")", end, start);
     }
-    if ((e = api_scan_load(api, pool_prefix, &pools)) != 0) {
-        return api_fail_store(api, err, e, "reading pools");
+    if ((status = api_scan(api, pool_prefix, "reading pools", &pools, err)) != 0) {
+        return status;
     }
     for (size_t i = 0; i < pools.n && !status; i++) {
         const json_t *p = pools.objs[i];
-        char *key;
         if (api_str_eq(api_str(p, "name"), name)) {
             continue;
         }
@@ -347,17 +365,15 @@ static int pool_plan_write(struct api *api, const json_t *old, json_t *obj, stru
                          "); choose a range outside every other pool",
                          start, end, api_str(p, "name"), api_uint(p, "start"), api_uint(p, "end"));
         }
-        key = api_printf("%s%s", pool_prefix, api_str(p, "name"));
-        api_txn_compare(txn, key, pools.revs[i]);
-        free(key);
+        api_txn_compare_named(txn, pool_prefix, api_str(p, "name"), pools.revs[i]);
     }
     api_scan_free(&pools);
     if (status || !old) {
         return status;
     }
     /* A smaller pool must still hold every VNI allocated from it. */
-    if ((e = api_scan_load(api, segment_prefix, &segs)) != 0) {
-        return api_fail_store(api, err, e, "reading segments");
+    if ((status = api_scan(api, segment_prefix, "reading segments", &segs, err)) != 0) {
+        return status;
     }
     for (size_t i = 0; i < segs.n && !status; i++) {
         uint64_t vni = api_uint(segs.objs[i], "vni");
@@ -375,22 +391,18 @@ static int pool_plan_write(struct api *api, const json_t *old, json_t *obj, stru
 static int pool_plan_delete(struct api *api, const json_t *old, struct api_txn *txn,
                             struct api_error *err)
 {
-    struct api_scan segs;
-    const json_t *user;
-    int e, status = 0;
+    json_t *user;
+    int status = api_first_user(api, segment_prefix, "reading segments", "pool",
+                                api_str(old, "name"), &user, err);
 
     (void)txn;
-    if ((e = api_scan_load(api, segment_prefix, &segs)) != 0) {
-        return api_fail_store(api, err, e, "reading segments");
-    }
-    user = segment_using(&segs, "pool", api_str(old, "name"));
     if (user) {
         status = api_fail(err, 409, NULL,
                           "VNI pool '%s' has allocated VNI %" PRIu64 " to segment '%s'; delete "
                           "the segments allocated from it first",
                           api_str(old, "name"), api_uint(user, "vni"), api_str(user, "name"));
     }
-    api_scan_free(&segs);
+    json_decref(user);
     return status;
 }
 
@@ -470,14 +482,10 @@ static int segment_check_ports_in_zone(struct api *api, const char *seg, const j
                                        struct api_txn *txn, struct api_error *err)
 {
     struct api_scan ports;
-    int e, status = 0;
+    int status = api_scan(api, port_prefix, "reading ports", &ports, err);
 
-    if ((e = api_scan_load(api, port_prefix, &ports)) != 0) {
-        return api_fail_store(api, err, e, "reading ports");
-    }
     for (size_t i = 0; i < ports.n && !status; i++) {
         const json_t *p = ports.objs[i];
-        char *key;
         if (!api_str_eq(api_str(p, "segment"), seg)) {
             continue;
         }
@@ -487,9 +495,7 @@ static int segment_check_ports_in_zone(struct api *api, const char *seg, const j
                               "transport zone '%s'; add the host to the zone or move the port",
                               api_str(p, "name"), api_str(p, "host"), api_str(zone, "name"));
         }
-        key = api_printf("%s%s", port_prefix, api_str(p, "name"));
-        api_txn_compare(txn, key, ports.revs[i]);
-        free(key);
+        api_txn_compare_named(txn, port_prefix, api_str(p, "name"), ports.revs[i]);
     }
     api_scan_free(&ports);
     return status;
@@ -587,24 +593,18 @@ static int segment_plan_delete(struct api *api, const json_t *old, struct api_tx
                                struct api_error *err)
 {
     const char *name = api_str(old, "name");
-    struct api_scan ports;
-    int e, status = 0;
+    json_t *port, *holder = NULL;
+    int e, status = api_first_user(api, port_prefix, "reading ports", "segment", name, &port, err);
     char *key;
-    json_t *holder = NULL;
     uint64_t rev;
 
-    if ((e = api_scan_load(api, port_prefix, &ports)) != 0) {
-        return api_fail_store(api, err, e, "reading ports");
+    if (port) {
+        status = api_fail(err, 409, NULL,
+                          "segment '%s' still has port '%s'; delete its ports or move them to "
+                          "another segment first",
+                          name, api_str(port, "name"));
+        json_decref(port);
     }
-    for (size_t i = 0; i < ports.n && !status; i++) {
-        if (api_str_eq(api_str(ports.objs[i], "segment"), name)) {
-            status = api_fail(err, 409, NULL,
-                              "segment '%s' still has port '%s'; delete its ports or move them "
-                              "to another segment first",
-                              name, api_str(ports.objs[i], "name"));
-        }
-    }
-    api_scan_free(&ports);
     if (status) {
         return status;
     }
@@ -858,22 +858,17 @@ static int port_plan_write(struct api *api, const json_t *old, json_t *obj, stru
         /* A trunk: every segment it carries by VLAN must allow the host. */
         struct api_scan segs;
         uint8_t map[512];
-        int e = api_scan_load(api, segment_prefix, &segs);
-        if (e) {
-            status = api_fail_store(api, err, e, "reading segments");
+        if ((status = api_scan(api, segment_prefix, "reading segments", &segs, err)) != 0) {
             goto out;
         }
         api_vlan_list_parse(api_str(obj, "vlans"), map);
         for (size_t i = 0; i < segs.n && !status; i++) {
             uint64_t vlan = api_uint(segs.objs[i], "vlan");
-            char *key;
             if (!vlan || !(map[vlan / 8] & (1u << (vlan % 8)))) {
                 continue;
             }
             status = port_check_zone(api, segs.objs[i], host, txn, err);
-            key = api_printf("%s%s", segment_prefix, api_str(segs.objs[i], "name"));
-            api_txn_compare(txn, key, segs.revs[i]);
-            free(key);
+            api_txn_compare_named(txn, segment_prefix, api_str(segs.objs[i], "name"), segs.revs[i]);
         }
         api_scan_free(&segs);
         if (status) {
@@ -1032,10 +1027,10 @@ int api_object_list(struct api *api, const struct api_kind *kind, const char *ho
 {
     struct api_scan scan;
     json_t *items;
-    int e = api_scan_load(api, kind->prefix, &scan);
+    int status = api_scan(api, kind->prefix, "listing", &scan, err);
 
-    if (e) {
-        return api_fail_store(api, err, e, "listing");
+    if (status) {
+        return status;
     }
     items = api_check_alloc(json_array());
     for (size_t i = 0; i < scan.n; i++) {
@@ -1051,20 +1046,29 @@ int api_object_list(struct api *api, const struct api_kind *kind, const char *ho
     return 200;
 }
 
-int api_object_get(struct api *api, const struct api_kind *kind, const char *name,
-                   struct api_reply *reply, struct api_error *err)
+/* The stored object of kind named name: 0, or 404 / the store's failure. */
+static int api_load_named(struct api *api, const struct api_kind *kind, const char *name,
+                          json_t **obj, uint64_t *rev, struct api_error *err)
 {
     char *key = api_printf("%s%s", kind->prefix, name);
-    json_t *obj = NULL;
-    uint64_t rev;
-    int e = api_load(api, key, &obj, &rev);
+    int e = api_load(api, key, obj, rev);
 
     free(key);
     if (e == ENOENT) {
         return api_not_found(err, kind, name);
     }
-    if (e) {
-        return api_fail_store(api, err, e, "reading");
+    return e ? api_fail_store(api, err, e, "reading") : 0;
+}
+
+int api_object_get(struct api *api, const struct api_kind *kind, const char *name,
+                   struct api_reply *reply, struct api_error *err)
+{
+    json_t *obj = NULL;
+    uint64_t rev;
+    int status = api_load_named(api, kind, name, &obj, &rev, err);
+
+    if (status) {
+        return status;
     }
     reply->body = api_shown(api, kind, obj, rev);
     json_decref(obj);
@@ -1233,17 +1237,12 @@ out:
 int api_segment_table(struct api *api, const char *name, const char *table, struct api_reply *reply,
                       struct api_error *err)
 {
-    char *key = api_printf("%s%s", segment_prefix, name);
     json_t *seg = NULL;
     uint32_t vni;
-    int e = api_load(api, key, &seg, NULL);
+    int status = api_load_named(api, &api_segment_kind, name, &seg, NULL, err);
 
-    free(key);
-    if (e == ENOENT) {
-        return api_not_found(err, &api_segment_kind, name);
-    }
-    if (e) {
-        return api_fail_store(api, err, e, "reading");
+    if (status) {
+        return status;
     }
     vni = (uint32_t)api_uint(seg, "vni");
     json_decref(seg);
@@ -1293,22 +1292,16 @@ int api_host_get(struct api *api, const char *id, struct api_reply *reply, struc
 
 int api_host_delete(struct api *api, const char *id, struct api_error *err)
 {
-    struct api_scan ports;
-    int e = api_scan_load(api, port_prefix, &ports);
-    int status = 0;
+    json_t *port;
+    int e, status = api_first_user(api, port_prefix, "reading ports", "host", id, &port, err);
 
-    if (e) {
-        return api_fail_store(api, err, e, "reading ports");
+    if (port) {
+        status = api_fail(err, 409, NULL,
+                          "host '%s' still has port '%s' bound; delete the port or move it "
+                          "(PATCH its host) first",
+                          id, api_str(port, "name"));
+        json_decref(port);
     }
-    for (size_t i = 0; i < ports.n && !status; i++) {
-        if (api_str_eq(api_str(ports.objs[i], "host"), id)) {
-            status = api_fail(err, 409, NULL,
-                              "host '%s' still has port '%s' bound; delete the port or move it "
-                              "(PATCH its host) first",
-                              id, api_str(ports.objs[i], "name"));
-        }
-    }
-    api_scan_free(&ports);
     if (status) {
         return status;
     }

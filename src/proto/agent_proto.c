@@ -154,7 +154,7 @@ static const char *context_name(unsigned where)
 
 /* ---- Errors ---------------------------------------------------------------- */
 
-static int kind_errno(enum agent_proto_err_kind kind)
+int agent_proto_err_errno(enum agent_proto_err_kind kind)
 {
     switch (kind) {
     case AGENT_PROTO_ERR_NONE:
@@ -223,7 +223,7 @@ __attribute__((format(printf, 4, 5))) static int fail(struct agent_proto_error *
                  what) < 0) {
         err->text[0] = '\0';
     }
-    return kind_errno(kind);
+    return agent_proto_err_errno(kind);
 }
 
 /* Writes s (len bytes) in double quotes into buf, escaping all but printable ASCII

@@ -109,6 +109,10 @@ enum agent_error_code {
     AGENT_ERR_CODE_COUNT
 };
 
+/* The errno a failed call returns with this kind (0 for AGENT_PROTO_ERR_NONE):
+ * the one named beside each kind above. */
+int agent_proto_err_errno(enum agent_proto_err_kind kind);
+
 /* The error code to send for a local decode or order error. */
 enum agent_error_code agent_proto_error_code(const struct agent_proto_error *err);
 

@@ -38,31 +38,9 @@ static void broken(const char *what, const char *detail)
     abort();
 }
 
-static int kind_errno(enum agent_proto_err_kind kind)
-{
-    switch (kind) {
-    case AGENT_PROTO_ERR_OVERSIZE:
-        return EMSGSIZE;
-    case AGENT_PROTO_ERR_TRUNCATED:
-        return EPIPE;
-    case AGENT_PROTO_ERR_JSON:
-        return EBADMSG;
-    case AGENT_PROTO_ERR_FIELD:
-        return EINVAL;
-    case AGENT_PROTO_ERR_UNKNOWN_TYPE:
-        return ENOMSG;
-    case AGENT_PROTO_ERR_ORDER:
-        return EPROTO;
-    case AGENT_PROTO_ERR_NOMEM:
-        return ENOMEM;
-    default:
-        return 0;
-    }
-}
-
 static void check_error(int rc, const struct agent_proto_error *err)
 {
-    if (rc != kind_errno(err->kind)) {
+    if (rc != agent_proto_err_errno(err->kind)) {
         broken("errno does not match the error kind", err->text);
     }
     if (!memchr(err->field, '\0', sizeof err->field) ||

@@ -59,28 +59,6 @@ static int decode_sq(const char *json, struct agent_msg *m, struct agent_proto_e
     return rc;
 }
 
-static int kind_errno(enum agent_proto_err_kind kind)
-{
-    switch (kind) {
-    case AGENT_PROTO_ERR_OVERSIZE:
-        return EMSGSIZE;
-    case AGENT_PROTO_ERR_TRUNCATED:
-        return EPIPE;
-    case AGENT_PROTO_ERR_JSON:
-        return EBADMSG;
-    case AGENT_PROTO_ERR_FIELD:
-        return EINVAL;
-    case AGENT_PROTO_ERR_UNKNOWN_TYPE:
-        return ENOMSG;
-    case AGENT_PROTO_ERR_ORDER:
-        return EPROTO;
-    case AGENT_PROTO_ERR_NOMEM:
-        return ENOMEM;
-    default:
-        return 0;
-    }
-}
-
 /* Decoding json must fail with kind, naming field; the text starts with the field
  * and holds no raw control character. */
 static void expect_refused(const char *json, enum agent_proto_err_kind kind, const char *field)
@@ -89,7 +67,7 @@ static void expect_refused(const char *json, enum agent_proto_err_kind kind, con
     struct agent_proto_error err;
     int rc = decode_sq(json, &m, &err);
 
-    if (rc != kind_errno(kind) || err.kind != kind || strcmp(err.field, field) != 0) {
+    if (rc != agent_proto_err_errno(kind) || err.kind != kind || strcmp(err.field, field) != 0) {
         print_error("input %s\n  expected kind %d field '%s', got rc %d kind %d field '%s': %s\n",
                     json, kind, field, rc, err.kind, err.field, err.text);
         fail();
@@ -403,6 +381,24 @@ static void feed_and_check(const uint8_t *stream, size_t len, const size_t *cuts
 }
 
 /* ---- round trips ----------------------------------------------------------------- */
+
+/* The errno of each kind, as agent_proto.h documents it: the other tests
+ * check every failure's rc against agent_proto_err_errno(). */
+static void test_err_errno(void **state)
+{
+    static const int expected[][2] = {
+        {AGENT_PROTO_ERR_NONE, 0},          {AGENT_PROTO_ERR_OVERSIZE, EMSGSIZE},
+        {AGENT_PROTO_ERR_TRUNCATED, EPIPE}, {AGENT_PROTO_ERR_JSON, EBADMSG},
+        {AGENT_PROTO_ERR_FIELD, EINVAL},    {AGENT_PROTO_ERR_UNKNOWN_TYPE, ENOMSG},
+        {AGENT_PROTO_ERR_ORDER, EPROTO},    {AGENT_PROTO_ERR_NOMEM, ENOMEM},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        assert_int_equal(agent_proto_err_errno((enum agent_proto_err_kind)expected[i][0]),
+                         expected[i][1]);
+    }
+}
 
 static void test_round_trip_every_message(void **state)
 {
@@ -744,7 +740,7 @@ static void expect_frame_refused(const char *body, size_t len, enum agent_proto_
 
     agent_proto_decoder_init(&d, 0);
     int rc = agent_proto_decoder_feed(&d, frame, len + 4 + tlen, &used, &m, &err);
-    if (rc != kind_errno(kind) || err.kind != kind) {
+    if (rc != agent_proto_err_errno(kind) || err.kind != kind) {
         print_error("body of %zu bytes: rc %d kind %d: %s\n", len, rc, err.kind, err.text);
         fail();
     }
@@ -1459,6 +1455,7 @@ static void test_stream_through_session(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_err_errno),
         cmocka_unit_test(test_round_trip_every_message),
         cmocka_unit_test(test_not_equal_when_a_field_differs),
         cmocka_unit_test(test_canonical_text),
