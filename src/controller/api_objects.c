@@ -1016,6 +1016,31 @@ static int api_check_if_match(const char *if_match, uint64_t rev, struct api_err
     return 0;
 }
 
+/* The stored object of kind named name: 0, or 404 / the store's failure. */
+static int api_load_named(struct api *api, const struct api_kind *kind, const char *name,
+                          json_t **obj, uint64_t *rev, struct api_error *err)
+{
+    char *key = api_printf("%s%s", kind->prefix, name);
+    int e = api_load(api, key, obj, rev);
+
+    free(key);
+    if (e == ENOENT) {
+        return api_not_found(err, kind, name);
+    }
+    return e ? api_fail_store(api, err, e, "reading") : 0;
+}
+
+/* The object a PATCH or DELETE changes, checked against If-Match: 0, or the
+ * status it fails with. */
+static int api_load_current(struct api *api, const struct api_kind *kind, const char *name,
+                            const char *if_match, json_t **obj, uint64_t *rev,
+                            struct api_error *err)
+{
+    int status = api_load_named(api, kind, name, obj, rev, err);
+
+    return status ? status : api_check_if_match(if_match, *rev, err);
+}
+
 static int api_retries_exhausted(struct api_error *err)
 {
     return api_fail(err, 409, NULL,
@@ -1044,20 +1069,6 @@ int api_object_list(struct api *api, const struct api_kind *kind, const char *ho
     api_scan_free(&scan);
     reply->body = api_check_alloc(json_pack("{so}", "items", items));
     return 200;
-}
-
-/* The stored object of kind named name: 0, or 404 / the store's failure. */
-static int api_load_named(struct api *api, const struct api_kind *kind, const char *name,
-                          json_t **obj, uint64_t *rev, struct api_error *err)
-{
-    char *key = api_printf("%s%s", kind->prefix, name);
-    int e = api_load(api, key, obj, rev);
-
-    free(key);
-    if (e == ENOENT) {
-        return api_not_found(err, kind, name);
-    }
-    return e ? api_fail_store(api, err, e, "reading") : 0;
 }
 
 int api_object_get(struct api *api, const struct api_kind *kind, const char *name,
@@ -1144,14 +1155,10 @@ int api_object_patch(struct api *api, const struct api_kind *kind, const char *n
     for (int attempt = 0; attempt < API_TXN_RETRIES; attempt++) {
         json_t *old = NULL, *obj = NULL;
         uint64_t rev, new_rev;
-        int e = api_load(api, key, &old, &rev);
+        int e;
 
         api_txn_clear(&txn);
-        if (e == ENOENT) {
-            status = api_not_found(err, kind, name);
-        } else if (e) {
-            status = api_fail_store(api, err, e, "reading");
-        } else if ((status = api_check_if_match(if_match, rev, err)) == 0) {
+        if ((status = api_load_current(api, kind, name, if_match, &old, &rev, err)) == 0) {
             obj = api_schema_normalize(kind, body, old, err);
             status = obj ? 0 : err->status;
         }
@@ -1199,14 +1206,10 @@ int api_object_delete(struct api *api, const struct api_kind *kind, const char *
     for (int attempt = 0; attempt < API_TXN_RETRIES; attempt++) {
         json_t *old = NULL;
         uint64_t rev;
-        int e = api_load(api, key, &old, &rev);
+        int e;
 
         api_txn_clear(&txn);
-        if (e == ENOENT) {
-            status = api_not_found(err, kind, name);
-        } else if (e) {
-            status = api_fail_store(api, err, e, "reading");
-        } else if ((status = api_check_if_match(if_match, rev, err)) == 0) {
+        if ((status = api_load_current(api, kind, name, if_match, &old, &rev, err)) == 0) {
             api_txn_compare(&txn, key, rev);
             status = kind->plan_delete(api, old, &txn, err);
         }
