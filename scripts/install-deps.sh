@@ -18,6 +18,9 @@ WEFT_PACKAGES=(
     libsqlite3-dev libevent-dev
     # weft in controller mode: HTTP client of the REST API
     libcurl4-openssl-dev
+    # the afxdp port backend: AF_XDP sockets (libxdp), BPF loading (libbpf); its XDP
+    # program is built with clang-14 -target bpf against linux-libc-dev's headers
+    libxdp-dev libbpf-dev linux-libc-dev
     # unit tests, sanitizers, fuzzing, style
     libcmocka-dev clang-14 libclang-rt-14-dev llvm-14 clang-format valgrind
     # system tests

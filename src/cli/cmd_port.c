@@ -49,7 +49,7 @@ static const char port_help[] =
     "                       (--up: forward again)\n"
 
 static const char port_add_help[] =
-    "Usage: weft port add NAME --backend tap|afpacket|internal [--ifname IF] [--netns NS]\n"
+    "Usage: weft port add NAME --backend B [--ifname IF] [--netns NS]\n"
     "                     (--segment VNI | --trunk VLANS [--native-vlan N] [--tpid TPID])\n"
     "                     [OPTION]...\n"
     "\n"
@@ -58,7 +58,9 @@ static const char port_add_help[] =
     "Options:\n"
     "  --backend B          the device: 'tap' (weftd creates a TAP device, e.g. for\n"
     "                       a guest), 'afpacket' (an existing interface such as a\n"
-    "                       veth), 'internal' (the host's own port)\n"
+    "                       veth, TPACKET_V3), 'afxdp' (one through AF_XDP), 'auto'\n"
+    "                       (AF_XDP where it binds, else TPACKET_V3), 'internal'\n"
+    "                       (the host's own port)\n"
     "  --ifname IF          the interface's name, at most 15 characters (default:\n"
     "                       the port's name)\n"
     "  --netns NS           the network namespace of the device (a name under\n"
@@ -210,9 +212,10 @@ static int port_option(struct cli_ctx *ctx, int opt, const char *prog, const cha
     switch (opt) {
     case OPT_BACKEND:
         if (strcmp(optarg, "tap") != 0 && strcmp(optarg, "afpacket") != 0 &&
+            strcmp(optarg, "afxdp") != 0 && strcmp(optarg, "auto") != 0 &&
             strcmp(optarg, "internal") != 0) {
-            return cli_usage_error(prog, "unknown backend '%s': use tap, afpacket or internal",
-                                   optarg);
+            return cli_usage_error(
+                prog, "unknown backend '%s': use tap, afpacket, afxdp, auto or internal", optarg);
         }
         o->backend = optarg;
         return CLI_CONTINUE;

@@ -15,9 +15,11 @@
 #include <unistd.h>
 
 static const struct port_backend *const backends[] = {
-    &port_backend_tap,
-    &port_backend_afpacket,
-    &port_backend_internal,
+    &port_backend_tap,      /* tap.c */
+    &port_backend_afpacket, /* afpacket.c */
+    &port_backend_afxdp,    /* afxdp.c */
+    &port_backend_auto,     /* afxdp.c: afxdp, else afpacket */
+    &port_backend_internal, /* tap.c */
     NULL,
 };
 

@@ -2,7 +2,7 @@
  * port_backend.h - how weftd moves frames in and out of a port.
  *
  * Every port backend fills one ops table (struct port_backend); weftd only
- * calls through it, so a new backend (AF_XDP, vhost-user) is one new file
+ * calls through it, so a new backend (vhost-user) is one new file
  * plus one line in port_backend.c. Lifecycle:
  *
  *   open()      create or attach to the device named ifname (in the given
@@ -34,7 +34,8 @@ struct port_io {
     const struct port_backend *backend;
     int fd;
     char ifname[IF_NAMESIZE];
-    const char *mode; /* how it runs, for status: "tap", "tpacket-v3", ... */
+    const char *mode;  /* how it runs, for status: "tap", "tpacket-v3", ... */
+    char mode_buf[96]; /* where mode points when it is made up at open ("auto") */
     uint64_t rx_drops[DROP_REASON_COUNT];
     uint64_t tx_errors;
 };
@@ -66,6 +67,8 @@ struct port_backend {
 extern const struct port_backend port_backend_tap;
 extern const struct port_backend port_backend_internal;
 extern const struct port_backend port_backend_afpacket;
+extern const struct port_backend port_backend_afxdp;
+extern const struct port_backend port_backend_auto;
 
 /* The backend called name, or NULL. */
 const struct port_backend *port_backend_find(const char *name);

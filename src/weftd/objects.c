@@ -434,8 +434,8 @@ enum weftd_status weftd_port_parse(const struct weftd *d, json_t *spec, struct w
     }
     if (!backend || !(port->backend = port_backend_find(backend))) {
         return weftd_error(msg, WEFTD_INVALID,
-                           "'backend' must be tap (a guest's TAP), afpacket (an existing "
-                           "interface) or internal (the host's own port)");
+                           "'backend' must be tap (a guest's TAP), afpacket, afxdp or auto "
+                           "(an existing interface) or internal (the host's own port)");
     }
     if (!ifname) {
         ifname = name;
