@@ -76,6 +76,12 @@ int cli_usage_error(const char *prog, const char *fmt, ...) __attribute__((forma
  * CLI_CONTINUE or CLI_EXIT_USAGE. */
 int cli_operands(const char *prog, int argc, char **argv, int min, int max, const char *what);
 
+/* For a command with only the common options: the option loop
+ * (cli_common_option(), with 'help'), then cli_operands(). Returns
+ * CLI_CONTINUE or the exit status. */
+int cli_parse_common(struct cli_ctx *ctx, int argc, char **argv, const char *help, int min, int max,
+                     const char *what);
+
 /* A command group ("weft port ..."): runs the subcommand named by argv[1]
  * with argv[0] set to "weft <group> <subcommand>". */
 struct cli_subcommand {
@@ -124,6 +130,11 @@ void cli_print_json(json_t *value);
 /* Fields of a reply, with what to show when absent. */
 long long cli_json_int(json_t *obj, const char *key);
 const char *cli_json_str(json_t *obj, const char *key, const char *absent);
+
+/* The entries of a JSON array ordered by "vni", then by the string field key
+ * (weftd lists its tables in hash order): a new array of borrowed references
+ * (free() it), n entries. Exits on allocation failure. */
+json_t **cli_json_sort_by_vni(json_t *array, const char *key, size_t *n);
 
 /* Prints "key:" padded to a column, then the formatted value. */
 void cli_print_field(const char *key, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -75,6 +75,23 @@ int cli_operands(const char *prog, int argc, char **argv, int min, int max, cons
     return CLI_CONTINUE;
 }
 
+int cli_parse_common(struct cli_ctx *ctx, int argc, char **argv, const char *help, int min, int max,
+                     const char *what)
+{
+    static const struct option long_options[] = {
+        CLI_COMMON_LONG_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    int opt, status;
+
+    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
+        if ((status = cli_common_option(ctx, opt, argv[0], help)) != CLI_CONTINUE) {
+            return status;
+        }
+    }
+    return cli_operands(argv[0], argc, argv, min, max, what);
+}
+
 int cli_dispatch(struct cli_ctx *ctx, int argc, char **argv, const struct cli_subcommand *subs,
                  size_t n_subs, const char *help)
 {
@@ -168,6 +185,34 @@ const char *cli_json_str(json_t *obj, const char *key, const char *absent)
     const char *s = json_string_value(json_object_get(obj, key));
 
     return s && *s ? s : absent;
+}
+
+static int cli_vni_key_compare(const void *a, const void *b, void *key)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    long long vx = cli_json_int(x, "vni"), vy = cli_json_int(y, "vni");
+
+    if (vx != vy) {
+        return vx < vy ? -1 : 1;
+    }
+    return strcmp(cli_json_str(x, key, ""), cli_json_str(y, key, ""));
+}
+
+json_t **cli_json_sort_by_vni(json_t *array, const char *key, size_t *n)
+{
+    json_t **entries;
+
+    *n = json_array_size(array);
+    entries = calloc(*n ? *n : 1, sizeof *entries);
+    if (!entries) {
+        fputs("weft: out of memory\n", stderr);
+        exit(CLI_EXIT_ERROR);
+    }
+    for (size_t i = 0; i < *n; i++) {
+        entries[i] = json_array_get(array, i);
+    }
+    qsort_r(entries, *n, sizeof *entries, cli_vni_key_compare, (void *)key);
+    return entries;
 }
 
 /* ---- Fields and counters ----------------------------------------------------- */

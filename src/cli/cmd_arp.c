@@ -26,35 +26,16 @@ static const char arp_help[] =
     "                       {vni, ip, mac, static, age})\n"
     "  -h, --help           print this help and exit\n";
 
-/* Orders entries by VNI, then IP as text (weftd lists them in hash order). */
-static int arp_compare(const void *a, const void *b)
-{
-    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    long long vx = cli_json_int(x, "vni"), vy = cli_json_int(y, "vni");
-
-    if (vx != vy) {
-        return vx < vy ? -1 : 1;
-    }
-    return strcmp(cli_json_str(x, "ip", ""), cli_json_str(y, "ip", ""));
-}
-
 static void arp_print_table(json_t *data)
 {
     static const struct cli_column columns[] = {
         {"VNI", true}, {"IP", false}, {"MAC", false}, {"TYPE", false}, {"AGE", true},
     };
-    size_t n = json_array_size(data);
-    json_t **entries = calloc(n ? n : 1, sizeof *entries);
+    size_t n;
+    /* By VNI, then IP as text. */
+    json_t **entries = cli_json_sort_by_vni(data, "ip", &n);
     struct cli_table *t = cli_table_new(columns, WEFT_ARRAY_SIZE(columns));
 
-    if (!entries) {
-        fputs("weft: out of memory\n", stderr);
-        exit(CLI_EXIT_ERROR);
-    }
-    for (size_t i = 0; i < n; i++) {
-        entries[i] = json_array_get(data, i);
-    }
-    qsort(entries, n, sizeof *entries, arp_compare);
     for (size_t i = 0; i < n; i++) {
         json_t *e = entries[i];
         bool is_static = json_is_true(json_object_get(e, "static"));
@@ -75,19 +56,10 @@ static void arp_print_table(json_t *data)
 
 static int arp_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option long_options[] = {
-        CLI_COMMON_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    int opt, status;
+    int status;
     uint32_t vni = 0;
 
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
-        if ((status = cli_common_option(ctx, opt, argv[0], arp_help)) != CLI_CONTINUE) {
-            return status;
-        }
-    }
-    if ((status = cli_operands(argv[0], argc, argv, 0, 1, "")) != CLI_CONTINUE) {
+    if ((status = cli_parse_common(ctx, argc, argv, arp_help, 0, 1, "")) != CLI_CONTINUE) {
         return status;
     }
     if (optind < argc && cli_parse_vni(argv[0], argv[optind], &vni)) {

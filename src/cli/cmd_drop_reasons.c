@@ -58,21 +58,11 @@ static void drop_reasons_print_json(void)
 
 int cli_cmd_drop_reasons(struct cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option long_options[] = {
-        CLI_COMMON_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    int opt;
-
     /* Needs no weftd: -s is accepted (as everywhere) and ignored. */
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
-        int status = cli_common_option(ctx, opt, argv[0], drop_reasons_help);
-        if (status != CLI_CONTINUE) {
-            return status;
-        }
-    }
-    if (optind < argc) {
-        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    int status = cli_parse_common(ctx, argc, argv, drop_reasons_help, 0, 0, "");
+
+    if (status != CLI_CONTINUE) {
+        return status;
     }
 
     if (ctx->format == CLI_FORMAT_JSON) {

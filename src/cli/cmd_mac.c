@@ -60,53 +60,16 @@ static const char mac_del_help[] =
     "  -s, --socket PATH    weftd's control socket\n"
     "  -h, --help           print this help and exit\n";
 
-/* The common option loop, then 'min' to 'max' operands. */
-static int mac_parse(struct cli_ctx *ctx, int argc, char **argv, const char *help, int min, int max,
-                     const char *what)
-{
-    static const struct option long_options[] = {
-        CLI_COMMON_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    int opt, status;
-
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
-        if ((status = cli_common_option(ctx, opt, argv[0], help)) != CLI_CONTINUE) {
-            return status;
-        }
-    }
-    return cli_operands(argv[0], argc, argv, min, max, what);
-}
-
-/* Orders entries by VNI, then MAC (weftd lists them in hash order). */
-static int mac_compare(const void *a, const void *b)
-{
-    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    long long vx = cli_json_int(x, "vni"), vy = cli_json_int(y, "vni");
-
-    if (vx != vy) {
-        return vx < vy ? -1 : 1;
-    }
-    return strcmp(cli_json_str(x, "mac", ""), cli_json_str(y, "mac", ""));
-}
-
 static void mac_list_print_table(json_t *data)
 {
     static const struct cli_column columns[] = {
         {"VNI", true}, {"MAC", false}, {"WHERE", false}, {"TYPE", false}, {"AGE", true},
     };
-    size_t n = json_array_size(data);
-    json_t **entries = calloc(n ? n : 1, sizeof *entries);
+    size_t n;
+    /* By VNI, then MAC. */
+    json_t **entries = cli_json_sort_by_vni(data, "mac", &n);
     struct cli_table *t = cli_table_new(columns, WEFT_ARRAY_SIZE(columns));
 
-    if (!entries) {
-        fputs("weft: out of memory\n", stderr);
-        exit(CLI_EXIT_ERROR);
-    }
-    for (size_t i = 0; i < n; i++) {
-        entries[i] = json_array_get(data, i);
-    }
-    qsort(entries, n, sizeof *entries, mac_compare);
     for (size_t i = 0; i < n; i++) {
         json_t *e = entries[i];
         bool is_static = json_is_true(json_object_get(e, "static"));
@@ -131,7 +94,7 @@ static void mac_list_print_table(json_t *data)
 
 static int mac_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-    int status = mac_parse(ctx, argc, argv, mac_list_help, 0, 1, "");
+    int status = cli_parse_common(ctx, argc, argv, mac_list_help, 0, 1, "");
     uint32_t vni = 0;
 
     if (status != CLI_CONTINUE) {
@@ -193,7 +156,7 @@ static int mac_add(struct cli_ctx *ctx, int argc, char **argv)
 
 static int mac_del(struct cli_ctx *ctx, int argc, char **argv)
 {
-    int status = mac_parse(ctx, argc, argv, mac_del_help, 2, 2, "VNI and MAC");
+    int status = cli_parse_common(ctx, argc, argv, mac_del_help, 2, 2, "VNI and MAC");
     uint32_t vni;
 
     if (status != CLI_CONTINUE) {

@@ -56,28 +56,10 @@ static const char peer_list_help[] =
     "                       objects)\n"
     "  -h, --help           print this help and exit\n";
 
-/* The common option loop, then 'min' to 'max' operands. */
-static int peer_parse(struct cli_ctx *ctx, int argc, char **argv, const char *help, int min,
-                      int max, const char *what)
-{
-    static const struct option long_options[] = {
-        CLI_COMMON_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    int opt, status;
-
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
-        if ((status = cli_common_option(ctx, opt, argv[0], help)) != CLI_CONTINUE) {
-            return status;
-        }
-    }
-    return cli_operands(argv[0], argc, argv, min, max, what);
-}
-
 static int peer_change(struct cli_ctx *ctx, int argc, char **argv, const char *help,
                        const char *cmd)
 {
-    int status = peer_parse(ctx, argc, argv, help, 2, 2, "VNI and IP");
+    int status = cli_parse_common(ctx, argc, argv, help, 2, 2, "VNI and IP");
     uint32_t vni;
 
     if (status != CLI_CONTINUE) {
@@ -121,7 +103,7 @@ static int peer_list(struct cli_ctx *ctx, int argc, char **argv)
         {"VNI", true},
         {"PEER", false},
     };
-    int status = peer_parse(ctx, argc, argv, peer_list_help, 0, 1, "");
+    int status = cli_parse_common(ctx, argc, argv, peer_list_help, 0, 1, "");
     json_t *data = NULL, *list, *item;
     uint32_t vni = 0;
     size_t i;

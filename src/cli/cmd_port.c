@@ -442,21 +442,10 @@ static int port_set(struct cli_ctx *ctx, int argc, char **argv)
 static int port_parse_name(struct cli_ctx *ctx, int argc, char **argv, const char *help,
                            const char *what)
 {
-    static const struct option long_options[] = {
-        CLI_COMMON_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    int opt, status;
+    int n = what ? 1 : 0;
+    int status = cli_parse_common(ctx, argc, argv, help, n, n, what ? what : "");
 
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
-        if ((status = cli_common_option(ctx, opt, argv[0], help)) != CLI_CONTINUE) {
-            return status;
-        }
-    }
-    if (what == NULL) {
-        return cli_operands(argv[0], argc, argv, 0, 0, "");
-    }
-    if ((status = cli_operands(argv[0], argc, argv, 1, 1, what)) != CLI_CONTINUE) {
+    if (status != CLI_CONTINUE || !what) {
         return status;
     }
     return cli_check_port_name(argv[0], argv[optind]) ? CLI_EXIT_USAGE : CLI_CONTINUE;

@@ -96,24 +96,6 @@ static void segment_join(char *buf, size_t size, json_t *array)
     }
 }
 
-/* The common option loop, then 'min' to 'max' operands. */
-static int segment_parse(struct cli_ctx *ctx, int argc, char **argv, const char *help, int n,
-                         const char *what)
-{
-    static const struct option long_options[] = {
-        CLI_COMMON_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    int opt, status;
-
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
-        if ((status = cli_common_option(ctx, opt, argv[0], help)) != CLI_CONTINUE) {
-            return status;
-        }
-    }
-    return cli_operands(argv[0], argc, argv, n, n, what);
-}
-
 static int segment_add(struct cli_ctx *ctx, int argc, char **argv)
 {
     enum { OPT_VLAN = 256, OPT_BUM, OPT_GROUP, OPT_ALLOW_INNER_VLAN, OPT_PEER };
@@ -206,7 +188,8 @@ static int segment_add(struct cli_ctx *ctx, int argc, char **argv)
 
 static int segment_del(struct cli_ctx *ctx, int argc, char **argv)
 {
-    int status = segment_parse(ctx, argc, argv, segment_del_help, 1, "VNI (weft segment del VNI)");
+    int status =
+        cli_parse_common(ctx, argc, argv, segment_del_help, 1, 1, "VNI (weft segment del VNI)");
     uint32_t vni;
 
     if (status != CLI_CONTINUE) {
@@ -266,7 +249,7 @@ static void segment_list_print_table(json_t *data)
 
 static int segment_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-    int status = segment_parse(ctx, argc, argv, segment_list_help, 0, "");
+    int status = cli_parse_common(ctx, argc, argv, segment_list_help, 0, 0, "");
 
     if (status != CLI_CONTINUE) {
         return status;
@@ -299,7 +282,7 @@ static void segment_show_print_table(json_t *segment)
 static int segment_show(struct cli_ctx *ctx, int argc, char **argv)
 {
     int status =
-        segment_parse(ctx, argc, argv, segment_show_help, 1, "VNI (weft segment show VNI)");
+        cli_parse_common(ctx, argc, argv, segment_show_help, 1, 1, "VNI (weft segment show VNI)");
     uint32_t vni;
 
     if (status != CLI_CONTINUE) {

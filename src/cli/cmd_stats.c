@@ -27,7 +27,7 @@ static const char stats_help[] =
     "                       {total, mac_learned, mac_moves, mac_aged, mac_table_full,\n"
     "                       arp_suppressed, arp_learned, arp_changed, arp_aged,\n"
     "                       arp_table_full, events_lost, proxy_replicated,\n"
-    "                       proxy_mark_ignored,\n"
+    "                       proxy_mark_ignored, pmtu_icmp_sent, pmtu_icmp_ratelimited,\n"
     "                       io: {vtep4, vtep6, ports: {<name>: {rx_drops, tx_errors}}}})\n"
     "  -h, --help           print this help and exit\n"
     "\n"
@@ -56,22 +56,6 @@ static const char stats_tx_errors_help[] =
     "than the link MTU); check the device, the underlay and weftd's log";
 
 /* Runs the common option loop of a command without operands. */
-static int stats_parse(struct cli_ctx *ctx, int argc, char **argv, const char *help)
-{
-    static const struct option long_options[] = {
-        CLI_COMMON_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    int opt, status;
-
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
-        if ((status = cli_common_option(ctx, opt, argv[0], help)) != CLI_CONTINUE) {
-            return status;
-        }
-    }
-    return cli_operands(argv[0], argc, argv, 0, 0, "");
-}
-
 /* The device-level counters of a stats reply as a list of {where, counters}:
  * io.vtep4 / io.vtep6 are the VTEP's sockets, io.ports.<name> the ports. */
 static json_t *stats_io_entries(json_t *stats)
@@ -116,6 +100,8 @@ static void stats_print_table(json_t *data)
     cli_print_field("proxy replicated", "%lld", cli_json_int(data, "proxy_replicated"));
     cli_print_field("proxy mark ignored", "%lld", cli_json_int(data, "proxy_mark_ignored"));
     cli_print_field("learn events lost", "%lld", cli_json_int(data, "events_lost"));
+    cli_print_field("pmtu icmp sent", "%lld", cli_json_int(data, "pmtu_icmp_sent"));
+    cli_print_field("pmtu icmp rate-limited", "%lld", cli_json_int(data, "pmtu_icmp_ratelimited"));
     fputc('\n', stdout);
 
     struct cli_table *t = cli_table_new(columns, WEFT_ARRAY_SIZE(columns));
@@ -149,7 +135,7 @@ static void stats_print_table(json_t *data)
 
 int cli_cmd_stats(struct cli_ctx *ctx, int argc, char **argv)
 {
-    int status = stats_parse(ctx, argc, argv, stats_help);
+    int status = cli_parse_common(ctx, argc, argv, stats_help, 0, 0, "");
 
     if (status != CLI_CONTINUE) {
         return status;
@@ -222,7 +208,7 @@ static void drops_print_table(json_t *list)
 
 int cli_cmd_drops(struct cli_ctx *ctx, int argc, char **argv)
 {
-    int status = stats_parse(ctx, argc, argv, drops_help);
+    int status = cli_parse_common(ctx, argc, argv, drops_help, 0, 0, "");
     json_t *stats = NULL;
 
     if (status != CLI_CONTINUE) {

@@ -53,18 +53,9 @@ static const char status_help[] =
 
 int ctl_cmd_status(struct cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option long_options[] = {
-        CLI_COMMON_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    int opt, status;
+    int status = cli_parse_common(ctx, argc, argv, status_help, 0, 0, "");
 
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
-        if ((status = cli_common_option(ctx, opt, argv[0], status_help)) != CLI_CONTINUE) {
-            return status;
-        }
-    }
-    if ((status = cli_operands(argv[0], argc, argv, 0, 0, "")) != CLI_CONTINUE) {
+    if (status != CLI_CONTINUE) {
         return status;
     }
     return ctl_query(ctx, argv[0], "status", ctl_print_fields);

@@ -581,18 +581,29 @@ static int ctl_set(struct cli_ctx *ctx, int argc, char **argv)
     return cli_finish(argv[0], ctl_request(ctx, "PATCH", path, body, NULL));
 }
 
-static int ctl_del(struct cli_ctx *ctx, int argc, char **argv)
+/* The options and NAME operand of a verb that takes no body (del, show),
+ * into the member's path. Returns CLI_CONTINUE or the exit status. */
+static int ctl_parse_member(struct cli_ctx *ctx, int argc, char **argv, enum ctl_verb verb,
+                            char *path, size_t size)
 {
     json_t *body = json_object();
-    char what[256], path[256];
+    char what[256];
     int status;
 
-    ctl_what(what, sizeof what, CTL_VERB_DEL);
-    status = ctl_parse(ctx, argc, argv, CTL_VERB_DEL, body, 1, 1, what);
+    ctl_what(what, sizeof what, verb);
+    status = ctl_parse(ctx, argc, argv, verb, body, 1, 1, what);
     json_decref(body);
     if (status == CLI_CONTINUE) {
-        status = ctl_member_path(argv[0], argv[optind], path, sizeof path);
+        status = ctl_member_path(argv[0], argv[optind], path, size);
     }
+    return status;
+}
+
+static int ctl_del(struct cli_ctx *ctx, int argc, char **argv)
+{
+    char path[256];
+    int status = ctl_parse_member(ctx, argc, argv, CTL_VERB_DEL, path, sizeof path);
+
     if (status != CLI_CONTINUE) {
         return status;
     }
@@ -601,16 +612,9 @@ static int ctl_del(struct cli_ctx *ctx, int argc, char **argv)
 
 static int ctl_show(struct cli_ctx *ctx, int argc, char **argv)
 {
-    json_t *body = json_object();
-    char what[256], path[256];
-    int status;
+    char path[256];
+    int status = ctl_parse_member(ctx, argc, argv, CTL_VERB_SHOW, path, sizeof path);
 
-    ctl_what(what, sizeof what, CTL_VERB_SHOW);
-    status = ctl_parse(ctx, argc, argv, CTL_VERB_SHOW, body, 1, 1, what);
-    json_decref(body);
-    if (status == CLI_CONTINUE) {
-        status = ctl_member_path(argv[0], argv[optind], path, sizeof path);
-    }
     if (status != CLI_CONTINUE) {
         return status;
     }
