@@ -465,17 +465,6 @@ static void conflict(struct weftd *d, const char *fmt, ...)
     log_warn("controller state: %s", text);
 }
 
-static int group_join(struct weftd *d, const struct segment_config *cfg, bool join)
-{
-    struct vtep_io *vtep;
-
-    if (cfg->bum != BUM_MULTICAST) {
-        return 0;
-    }
-    vtep = d->vtep[ip_addr_is_v4(&cfg->mcast_group) ? 0 : 1];
-    return vtep ? vtep_io_multicast(vtep, &cfg->mcast_group, join) : EAFNOSUPPORT;
-}
-
 static void apply_segment_set(struct weftd *d, const struct agent_segment *s)
 {
     struct segment_config cfg;
@@ -507,19 +496,19 @@ static void apply_segment_set(struct weftd *d, const struct agent_segment *s)
             return;
         }
         bool regroup = old.bum != cfg.bum || !ip_addr_equal(&old.mcast_group, &cfg.mcast_group);
-        if (regroup && (error = group_join(d, &cfg, true))) {
+        if (regroup && (error = weftd_segment_join(d, &cfg, true))) {
             log_error("segment %u: cannot join its multicast group: %s", s->vni, strerror(error));
         }
         if ((error = vswitch_segment_change(d->sw, segment, &cfg))) {
             if (regroup) {
-                group_join(d, &cfg, false);
+                weftd_segment_join(d, &cfg, false);
             }
             conflict(d, "segment %u: the switch refused the change (%s): local VLAN %u in use?",
                      s->vni, strerror(error), s->vlan);
             return;
         }
         if (regroup) {
-            group_join(d, &old, false);
+            weftd_segment_join(d, &old, false);
         }
         return;
     }
@@ -530,7 +519,7 @@ static void apply_segment_set(struct weftd *d, const struct agent_segment *s)
         return;
     }
     d->segment_from_controller[segment] = true;
-    if ((error = group_join(d, &cfg, true))) {
+    if ((error = weftd_segment_join(d, &cfg, true))) {
         log_error("segment %u: cannot join its multicast group: %s", s->vni, strerror(error));
     }
     log_info("segment %u from the controller", s->vni);
@@ -553,7 +542,7 @@ static void apply_segment_del(struct weftd *d, uint32_t vni)
     struct segment_config cfg = *vswitch_segment_get(d->sw, segment);
     if (vswitch_segment_del(d->sw, segment) == 0) {
         d->segment_from_controller[segment] = false;
-        group_join(d, &cfg, false);
+        weftd_segment_join(d, &cfg, false);
         log_info("segment %u removed by the controller", vni);
     }
 }

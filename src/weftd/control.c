@@ -336,7 +336,9 @@ static enum weftd_status cmd_peer_del(struct weftd *d, json_t *args, json_t **da
     return cmd_peer(d, args, false, msg);
 }
 
-static enum weftd_status cmd_mac_list(struct weftd *d, json_t *args, json_t **data, char *msg)
+/* A table of the switch, of one segment if args name its "vni" (0: all). */
+static enum weftd_status table_list(struct weftd *d, json_t *args, json_t **data, char *msg,
+                                    json_t *(*table_json)(const struct weftd *, uint32_t))
 {
     uint32_t vni = 0;
 
@@ -346,22 +348,18 @@ static enum weftd_status cmd_mac_list(struct weftd *d, json_t *args, json_t **da
             return st;
         }
     }
-    *data = weftd_macs_json(d, vni);
+    *data = table_json(d, vni);
     return WEFTD_OK;
+}
+
+static enum weftd_status cmd_mac_list(struct weftd *d, json_t *args, json_t **data, char *msg)
+{
+    return table_list(d, args, data, msg, weftd_macs_json);
 }
 
 static enum weftd_status cmd_arp_list(struct weftd *d, json_t *args, json_t **data, char *msg)
 {
-    uint32_t vni = 0;
-
-    if (json_object_get(args, "vni")) {
-        enum weftd_status st = arg_vni(args, &vni, msg);
-        if (st) {
-            return st;
-        }
-    }
-    *data = weftd_arps_json(d, vni);
-    return WEFTD_OK;
+    return table_list(d, args, data, msg, weftd_arps_json);
 }
 
 static enum weftd_status cmd_mac_add(struct weftd *d, json_t *args, json_t **data, char *msg)

@@ -149,8 +149,7 @@ enum weftd_status weftd_peer_del(struct weftd *d, uint32_t vni, const char *ip, 
     return changed(d, msg);
 }
 
-/* Joins the group of a multicast segment on the VTEP of its family. */
-static int segment_join(struct weftd *d, const struct segment_config *cfg, bool join)
+int weftd_segment_join(struct weftd *d, const struct segment_config *cfg, bool join)
 {
     struct vtep_io *vtep;
 
@@ -200,7 +199,7 @@ enum weftd_status weftd_segment_add(struct weftd *d, json_t *spec, char *msg)
     default:
         return weftd_error(msg, WEFTD_INVALID, "segment %u is not valid", cfg.vni);
     }
-    int error = segment_join(d, &cfg, true);
+    int error = weftd_segment_join(d, &cfg, true);
     if (error) {
         vswitch_segment_del(d->sw, segment);
         return weftd_error(msg, WEFTD_FAILED, "cannot join multicast group: %s", strerror(error));
@@ -209,7 +208,7 @@ enum weftd_status weftd_segment_add(struct weftd *d, json_t *spec, char *msg)
     {
         st = weftd_peer_add(d, cfg.vni, json_string_value(item), msg);
         if (st && st != WEFTD_CONFLICT) {
-            segment_join(d, &cfg, false);
+            weftd_segment_join(d, &cfg, false);
             vswitch_segment_del(d->sw, segment);
             return st;
         }
@@ -230,7 +229,7 @@ enum weftd_status weftd_segment_del(struct weftd *d, uint32_t vni, char *msg)
         return weftd_error(msg, WEFTD_CONFLICT,
                            "segment %u still has access ports: delete or move them first", vni);
     }
-    segment_join(d, &cfg, false);
+    weftd_segment_join(d, &cfg, false);
     return changed(d, msg);
 }
 

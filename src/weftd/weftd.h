@@ -149,6 +149,9 @@ enum weftd_status weftd_ctl_port_set(struct weftd *d, const char *name,
 void weftd_ctl_port_del(struct weftd *d, struct weftd_port *port);
 /* Whether the segment with this VNI exists and belongs to the controller. */
 bool weftd_segment_is_controllers(const struct weftd *d, uint32_t vni);
+/* Joins (or leaves) the group of a multicast segment on the VTEP of its
+ * family; 0 for other segments, EAFNOSUPPORT without such a VTEP. */
+int weftd_segment_join(struct weftd *d, const struct segment_config *cfg, bool join);
 
 /* ---- objects.c ---- */
 
