@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include "controller/api.h"
 #include "controller/store.h"
 #include "lib/log.h"
+#include "lib/prog.h"
 #include "weft_version.h"
 
 #define CONTROLLER_EXIT_FAIL  1
@@ -82,36 +82,6 @@ struct controller_options {
     enum log_level log_level;
     bool use_syslog;
 };
-
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void usage_error(const char *fmt, ...)
-{
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        fputs("weft-controller: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-        va_end(ap);
-    }
-    fputs("Try 'weft-controller --help' for more information.\n", stderr);
-    exit(CONTROLLER_EXIT_USAGE);
-}
-
-static unsigned long parse_number(const char *text, unsigned long min, unsigned long max,
-                                  const char *option)
-{
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(text, &end, 10);
-    if (errno || end == text || *end || *text == '-' || v < min || v > max) {
-        usage_error("%s takes a number from %lu to %lu, not '%s'", option, min, max, text);
-    }
-    return v;
-}
 
 static void parse_options(struct controller_options *o, int argc, char **argv)
 {
@@ -172,38 +142,35 @@ static void parse_options(struct controller_options *o, int argc, char **argv)
             o->join_token_file = optarg;
             break;
         case OPT_STALE:
-            o->agent.stale_seconds = (uint32_t)parse_number(optarg, 1, 86400, "--stale-time");
+            o->agent.stale_seconds = (uint32_t)prog_option_number(optarg, 1, 86400, "--stale-time");
             break;
         case OPT_HEARTBEAT:
-            o->agent.heartbeat_ms = (uint32_t)parse_number(optarg, 100, 600000, "--heartbeat-ms");
+            o->agent.heartbeat_ms =
+                (uint32_t)prog_option_number(optarg, 100, 600000, "--heartbeat-ms");
             break;
         case OPT_DEAD:
-            o->agent.dead_ms = (uint32_t)parse_number(optarg, 300, 3600000, "--dead-ms");
+            o->agent.dead_ms = (uint32_t)prog_option_number(optarg, 300, 3600000, "--dead-ms");
             break;
         case OPT_LEVEL:
             if (log_level_parse(optarg, &o->log_level) != 0) {
-                usage_error("--log-level: '%s' is not error, warn, info or debug", optarg);
+                prog_usage_error("--log-level: '%s' is not error, warn, info or debug", optarg);
             }
             break;
         case OPT_SYSLOG:
             o->use_syslog = true;
             break;
         case 'h':
-            fputs(controller_help, stdout);
-            exit(fflush(stdout) == 0 ? EXIT_SUCCESS : CONTROLLER_EXIT_FAIL);
+            prog_print_exit("%s", controller_help);
         case 'V':
-            printf("weft-controller %s\n", WEFT_VERSION);
-            exit(fflush(stdout) == 0 ? EXIT_SUCCESS : CONTROLLER_EXIT_FAIL);
+            prog_print_exit("weft-controller %s\n", WEFT_VERSION);
         default:
-            usage_error(NULL); /* getopt_long() has named the bad option */
+            prog_usage_error(NULL); /* getopt_long() has named the bad option */
         }
     }
-    if (optind < argc) {
-        usage_error("unexpected argument '%s'", argv[optind]);
-    }
+    prog_no_operands(argc, argv);
     if (o->agent.dead_ms <= o->agent.heartbeat_ms) {
-        usage_error("--dead-ms (%u) must be longer than --heartbeat-ms (%u)", o->agent.dead_ms,
-                    o->agent.heartbeat_ms);
+        prog_usage_error("--dead-ms (%u) must be longer than --heartbeat-ms (%u)", o->agent.dead_ms,
+                         o->agent.heartbeat_ms);
     }
 }
 
@@ -325,6 +292,7 @@ int main(int argc, char **argv)
     int rc = CONTROLLER_EXIT_FAIL;
 
     argv[0] = prog_name; /* getopt_long() prefixes its messages with argv[0] */
+    prog_init(prog_name, CONTROLLER_EXIT_USAGE);
     parse_options(&o, argc, argv);
     log_init(prog_name, o.log_level, o.use_syslog);
     signal(SIGPIPE, SIG_IGN);

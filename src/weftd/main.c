@@ -12,7 +12,6 @@
 #include <getopt.h>
 #include <grp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/prog.h"
 #include "weft_version.h"
 #include "weftd.h"
 
@@ -77,44 +77,12 @@ static const char weftd_help[] =
     "Stop it with SIGTERM or SIGINT. Exit status: 0 after a clean stop, 1 when\n"
     "weftd cannot run (the message says why), 2 on a usage error.\n";
 
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void usage_error(const char *fmt, ...)
-{
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        fprintf(stderr, "weftd: ");
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-        va_end(ap);
-    }
-    fputs("Try 'weftd --help' for more information.\n", stderr);
-    exit(WEFTD_EXIT_USAGE);
-}
-
 uint32_t weftd_now(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint32_t)ts.tv_sec;
-}
-
-static unsigned long parse_number(const char *text, unsigned long min, unsigned long max,
-                                  const char *option)
-{
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max) {
-        fprintf(stderr, "weftd: %s takes a number from %lu to %lu, not '%s'\n", option, min, max,
-                text);
-        usage_error(NULL);
-    }
-    return v;
 }
 
 uint64_t weftd_now_ms(void)
@@ -171,32 +139,34 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
             struct ip_addr addr;
             if (ip_addr_parse(optarg, &addr) || ip_addr_is_zero(&addr) ||
                 ip_addr_is_multicast(&addr)) {
-                usage_error("--vtep-ip: '%s' is not a unicast IPv4 or IPv6 address", optarg);
+                prog_usage_error("--vtep-ip: '%s' is not a unicast IPv4 or IPv6 address", optarg);
             }
             struct ip_addr *slot =
                 ip_addr_is_v4(&addr) ? &d->sw_config.local_vtep4 : &d->sw_config.local_vtep6;
             if (!ip_addr_is_zero(slot)) {
-                usage_error("--vtep-ip: one address per family (a second one: %s)", optarg);
+                prog_usage_error("--vtep-ip: one address per family (a second one: %s)", optarg);
             }
             *slot = addr;
             break;
         }
         case OPT_PORT:
-            d->sw_config.vxlan_port = (uint16_t)parse_number(optarg, 1, 65535, "--vxlan-port");
+            d->sw_config.vxlan_port =
+                (uint16_t)prog_option_number(optarg, 1, 65535, "--vxlan-port");
             break;
         case OPT_MTU:
             d->sw_config.underlay_mtu =
-                (uint32_t)parse_number(optarg, 576, 65535, "--underlay-mtu");
+                (uint32_t)prog_option_number(optarg, 576, 65535, "--underlay-mtu");
             break;
         case OPT_CSUM:
             d->sw_config.udp_checksum_v4 = true;
             break;
         case OPT_AGE:
-            d->sw_config.mac_age_seconds = (uint32_t)parse_number(optarg, 1, 86400, "--mac-age");
+            d->sw_config.mac_age_seconds =
+                (uint32_t)prog_option_number(optarg, 1, 86400, "--mac-age");
             break;
         case OPT_CAPACITY:
             d->sw_config.mac_capacity =
-                (uint32_t)parse_number(optarg, 16, 1u << 28, "--mac-capacity");
+                (uint32_t)prog_option_number(optarg, 16, 1u << 28, "--mac-capacity");
             break;
         case 'd':
             snprintf(d->datadir, sizeof d->datadir, "%s", optarg);
@@ -207,14 +177,14 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
         case 'g': {
             struct group *g = getgrnam(optarg);
             if (!g) {
-                usage_error("--group: no group '%s' on this host", optarg);
+                prog_usage_error("--group: no group '%s' on this host", optarg);
             }
             d->socket_group = g->gr_gid;
             break;
         }
         case OPT_LEVEL:
             if (log_level_parse(optarg, level)) {
-                usage_error("--log-level: '%s' is not error, warn, info or debug", optarg);
+                prog_usage_error("--log-level: '%s' is not error, warn, info or debug", optarg);
             }
             break;
         case OPT_SYSLOG:
@@ -222,10 +192,10 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
             break;
         case OPT_CONTROLLER:
             if (agent->n_controllers == WEFTD_MAX_CONTROLLERS) {
-                usage_error("--controller: at most %d controllers", WEFTD_MAX_CONTROLLERS);
+                prog_usage_error("--controller: at most %d controllers", WEFTD_MAX_CONTROLLERS);
             }
             if (strlen(optarg) >= sizeof agent->controllers[0] || !strrchr(optarg, ':')) {
-                usage_error("--controller: '%s' is not ADDR:PORT", optarg);
+                prog_usage_error("--controller: '%s' is not ADDR:PORT", optarg);
             }
             snprintf(agent->controllers[agent->n_controllers++], sizeof agent->controllers[0], "%s",
                      optarg);
@@ -234,27 +204,23 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
             snprintf(agent->token_file, sizeof agent->token_file, "%s", optarg);
             break;
         case OPT_PREFIX_LEN:
-            agent->vtep_prefix_len = (int)parse_number(optarg, 1, 128, "--vtep-prefix-len");
+            agent->vtep_prefix_len = (int)prog_option_number(optarg, 1, 128, "--vtep-prefix-len");
             break;
         case 'h':
-            fputs(weftd_help, stdout);
-            exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+            prog_print_exit("%s", weftd_help);
         case 'V':
-            printf("weftd %s\n", WEFT_VERSION);
-            exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+            prog_print_exit("weftd %s\n", WEFT_VERSION);
         default:
-            usage_error(NULL); /* getopt_long() has named the bad option */
+            prog_usage_error(NULL); /* getopt_long() has named the bad option */
         }
     }
-    if (optind < argc) {
-        usage_error("unexpected argument '%s'", argv[optind]);
-    }
+    prog_no_operands(argc, argv);
     if (agent->n_controllers && !agent->token_file[0]) {
-        usage_error("--controller needs --join-token-file");
+        prog_usage_error("--controller needs --join-token-file");
     }
     if (agent->n_controllers && ip_addr_is_zero(&d->sw_config.local_vtep4) &&
         ip_addr_is_zero(&d->sw_config.local_vtep6)) {
-        usage_error("--controller needs --vtep-ip (the address other hosts send to)");
+        prog_usage_error("--controller needs --vtep-ip (the address other hosts send to)");
     }
 }
 
@@ -448,6 +414,7 @@ int main(int argc, char **argv)
     static struct weftd_agent_options agent = {.vtep_prefix_len = -1};
 
     argv[0] = prog_name; /* getopt_long() prefixes its messages with argv[0] */
+    prog_init(prog_name, WEFTD_EXIT_USAGE);
     vswitch_config_default(&d->sw_config);
     d->socket_group = (gid_t)-1;
     d->listen_fd = d->epoll_fd = d->signal_fd = d->timer_fd = -1;
