@@ -12,6 +12,11 @@ run the CLI there with Controller.weft().
         a = lab.add_host("a", 1)
         a.start_weftd(**ctl.weftd_opts())
         ctl.api("POST", "/segments", {"name": "web", "vni": 5001})
+
+LocalController is the other way the tests run it: on loopback, no namespace
+(no root needed), free ports, its data directory and log in a temporary
+directory; the tests that drive its API or play agents over TCP subclass it
+with the client they need.
 """
 import ctypes
 import http.client
@@ -23,8 +28,9 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 
-from lab import LabError, program, program_env
+from lab import SANITIZER_ENV, SANITIZER_REPORT, LabError, program, program_env
 
 API_PORT = 7080
 AGENT_PORT = 7443
@@ -228,3 +234,73 @@ class Controller:
         if self.api_token_file:
             argv += ["--token-file", str(self.api_token_file)]
         return self.ns_obj.run(argv + [str(a) for a in args], check=check, timeout=timeout)
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalController:
+    """weft-controller on loopback: free API and agent ports, datadir (default
+    tmp/data) and a log of its own in tmp, args added to the command line."""
+
+    def __init__(self, tmp, args=(), datadir=None):
+        self.tmp = pathlib.Path(tmp)
+        self.datadir = pathlib.Path(datadir) if datadir else self.tmp / "data"
+        self.args = [str(a) for a in args]
+        self.api_port = free_port()
+        self.agent_port = free_port()
+        self.url = f"http://127.0.0.1:{self.api_port}"
+        self.log_path = self.tmp / f"controller-{uuid.uuid4().hex[:6]}.log"
+        self.proc = None
+
+    def argv(self):
+        return [program("weft-controller"), "--datadir", str(self.datadir),
+                "--api-listen", f"127.0.0.1:{self.api_port}",
+                "--agent-listen", f"127.0.0.1:{self.agent_port}", *self.args]
+
+    def start(self, timeout=15.0):
+        """Starts it and waits until the API listens (the agent port opens
+        first) -> self."""
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT,
+                                         env=dict(os.environ, **SANITIZER_ENV))
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"weft-controller exited with {self.proc.returncode}:\n"
+                                     f"{self.log_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.api_port), timeout=1):
+                    return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"weft-controller does not listen:\n{self.log_text()}")
+                time.sleep(0.05)
+
+    def log_text(self):
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=20):
+        """SIGTERM, so that a clean stop (and the sanitizers' leak check) runs
+        (SIGKILL after timeout); no sanitizer report in the log -> exit status."""
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        text = self.log_text()
+        assert not SANITIZER_REPORT.search(text), text
+        return self.proc.returncode
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)

@@ -9,62 +9,28 @@ http_proxy in the environment is never used)."""
 
 import json
 import os
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
 from conftest import SANITIZER_ENV, SANITIZER_REPORT
+from controller import LocalController, free_port
 
 TOKEN = "h5-cli-test-token-0123456789abcdef"
 JOIN_TOKEN = "h5-cli-test-join-token-0123456789abcdef"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Controller:
+class Controller(LocalController):
     """A weft-controller on loopback with an API token, and a client of its API."""
 
-    def __init__(self, path, tmp):
-        self.tmp = tmp
+    def __init__(self, tmp):
         self.token_file = tmp / "api-token"
         self.token_file.write_text(TOKEN + "\n")
         join = tmp / "join-token"
         join.write_text(JOIN_TOKEN + "\n")
-        self.api_port = free_port()
-        self.url = f"http://127.0.0.1:{self.api_port}"
-        env = dict(os.environ, **SANITIZER_ENV)
-        self.log = open(tmp / "controller.log", "w+")
-        self.proc = subprocess.Popen(
-            [str(path), "--datadir", str(tmp / "data"),
-             "--api-listen", f"127.0.0.1:{self.api_port}",
-             "--agent-listen", f"127.0.0.1:{free_port()}",
-             "--join-token-file", str(join), "--api-token-file", str(self.token_file)],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        (tmp / "data").mkdir(exist_ok=True)
-        deadline = time.monotonic() + 20
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"weft-controller exited: {self.log_text()}")
-            try:
-                self.api("GET", "status")
-                break
-            except (ConnectionError, urllib.error.URLError):
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"weft-controller does not answer: {self.log_text()}")
-                time.sleep(0.1)
-
-    def log_text(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
+        super().__init__(tmp, ["--join-token-file", join, "--api-token-file", self.token_file])
 
     def api(self, method, path, body=None, token=TOKEN):
         """(status, JSON or None) of a request made without weft."""
@@ -88,21 +54,10 @@ class Controller:
         assert status == 200, (path, status, body)
         return body
 
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        log = self.log_text()
-        self.log.close()
-        assert not SANITIZER_REPORT.search(log), log
-
 
 @pytest.fixture(scope="module")
 def controller(program, tmp_path_factory):
-    ctl = Controller(program("weft-controller"), tmp_path_factory.mktemp("weft-ctl-cli"))
+    ctl = Controller(tmp_path_factory.mktemp("weft-ctl-cli")).start()
     yield ctl
     ctl.stop()
 

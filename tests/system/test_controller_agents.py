@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import struct
-import subprocess
 import tempfile
 import time
 import urllib.error
@@ -21,81 +20,39 @@ import urllib.request
 
 import pytest
 
-from conftest import SANITIZER_ENV, SANITIZER_REPORT
+from controller import LocalController
 
 TOKEN = "test-join-token-0123456789"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Controller(LocalController):
+    """A weft-controller with short timers and debug logs, and a client of its API."""
 
-
-class Controller:
-    def __init__(self, path, tmp, stale=2, heartbeat_ms=200, dead_ms=10000):
-        self.tmp = tmp
-        self.api_port = free_port()
-        self.agent_port = free_port()
+    def __init__(self, tmp, stale=2, heartbeat_ms=200, dead_ms=10000):
         token_file = os.path.join(tmp, "join-token")
         with open(token_file, "w") as f:
             f.write(TOKEN + "\n")
-        env = dict(os.environ)
-        env.update(SANITIZER_ENV)
-        self.logf = open(os.path.join(tmp, "controller.log"), "w+")
-        self.proc = subprocess.Popen(
-            [str(path), "--datadir", os.path.join(tmp, "data"),
-             "--api-listen", f"127.0.0.1:{self.api_port}",
-             "--agent-listen", f"127.0.0.1:{self.agent_port}",
-             "--join-token-file", token_file, "--stale-time", str(stale),
-             "--heartbeat-ms", str(heartbeat_ms), "--dead-ms", str(dead_ms),
-             "--log-level", "debug"],
-            stdout=self.logf, stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 15
-        while True:
-            try:
-                self.api("GET", "/status")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if self.proc.poll() is not None or time.time() > deadline:
-                    raise AssertionError("controller did not start:\n" + self.log())
-                time.sleep(0.1)
-
-    def log(self):
-        self.logf.flush()
-        with open(self.logf.name) as f:
-            return f.read()
+        super().__init__(tmp, ["--join-token-file", token_file, "--stale-time", stale,
+                               "--heartbeat-ms", heartbeat_ms, "--dead-ms", dead_ms,
+                               "--log-level", "debug"])
 
     def api(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"http://127.0.0.1:{self.api_port}/api/v1{path}",
-                                     data=data, method=method,
+        req = urllib.request.Request(f"{self.url}/api/v1{path}", data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as r:
             text = r.read()
             return json.loads(text) if text else None
 
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        log = self.log()
-        self.logf.close()
-        assert not SANITIZER_REPORT.search(log), log
-        return self.proc.returncode
-
 
 @pytest.fixture
-def ctl(program):
+def ctl():
     with tempfile.TemporaryDirectory(prefix="weft-ctl-agents-") as tmp:
-        c = Controller(program("weft-controller"), tmp)
+        c = Controller(tmp).start()
         try:
             yield c
         finally:
-            assert c.stop() == 0, c.log()
+            assert c.stop() == 0, c.log_text()
 
 
 class Agent:
@@ -391,7 +348,7 @@ def test_resume_same_epoch_gets_only_the_difference(ctl):
 def test_wrong_token_gets_auth(ctl):
     a = Agent(ctl, "host-a", "10.1.1.2", token="wrong-token-wrong-token")
     a.expect_error("auth")
-    assert "wrong-token" not in ctl.log()
+    assert "wrong-token" not in ctl.log_text()
 
 
 def test_bad_input_closes_only_that_session(ctl):

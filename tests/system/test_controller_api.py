@@ -11,9 +11,6 @@ acknowledged lost, nothing half-written), and where the API listens.
 import concurrent.futures
 import json
 import os
-import pathlib
-import signal
-import socket
 import sqlite3
 import stat
 import subprocess
@@ -25,12 +22,7 @@ import uuid
 import pytest
 
 from conftest import SANITIZER_ENV, SANITIZER_REPORT
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from controller import LocalController, free_port
 
 
 class Reply:
@@ -43,67 +35,22 @@ class Reply:
         return self.body["error"]
 
 
-class Controller:
-    """One weft-controller process on loopback."""
+class Controller(LocalController):
+    """One weft-controller process on loopback, and a client of its API."""
 
-    def __init__(self, path, datadir, args=()):
-        self.path = path
-        self.datadir = pathlib.Path(datadir)
-        self.args = list(args)
-        self.api_port = free_port()
-        self.agent_port = free_port()
-        self.proc = None
-        self.log = self.datadir.parent / f"controller-{uuid.uuid4().hex[:6]}.log"
+    def __init__(self, tmp, datadir, args=()):
+        super().__init__(tmp, args, datadir)
         self.token = None
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.api_port}/api/v1"
-
-    def argv(self):
-        return [str(self.path), "--datadir", str(self.datadir),
-                "--api-listen", f"127.0.0.1:{self.api_port}",
-                "--agent-listen", f"127.0.0.1:{self.agent_port}", *self.args]
-
-    def start(self):
-        env = dict(os.environ, **SANITIZER_ENV)
-        self.logf = open(self.log, "a")
-        self.proc = subprocess.Popen(self.argv(), stdout=self.logf, stderr=subprocess.STDOUT,
-                                     env=env)
-        deadline = time.monotonic() + 15
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"weft-controller exited with {self.proc.returncode}:\n"
-                            f"{self.log_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.api_port), timeout=1):
-                    return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"weft-controller does not listen:\n{self.log_text()}")
-                time.sleep(0.05)
-
-    def log_text(self):
-        return self.log.read_text() if self.log.exists() else ""
 
     def stop(self):
         """SIGTERM: must stop cleanly (exit 0, no sanitizer report)."""
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=20)
-        self.logf.close()
-        text = self.log_text()
-        assert not SANITIZER_REPORT.search(text), text
-        assert rc == 0, text
-
-    def kill9(self):
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.logf.close()
+        rc = super().stop()
+        assert rc == 0, self.log_text()
 
     def request(self, method, path, body=None, headers=None, raw=None, token=None):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None
                                             else None)
-        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req = urllib.request.Request(self.url + "/api/v1" + path, data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", "application/json")
         token = token if token is not None else self.token
@@ -127,12 +74,12 @@ class Controller:
 
 
 @pytest.fixture
-def controllers(program, tmp_path):
+def controllers(tmp_path):
     """controllers(args=(), datadir=None) -> a started Controller; all killed at the end."""
     started = []
 
     def start(args=(), datadir=None):
-        c = Controller(program("weft-controller"), datadir or tmp_path / "data", args)
+        c = Controller(tmp_path, datadir or tmp_path / "data", args)
         started.append(c)
         return c.start()
 
