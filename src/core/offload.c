@@ -61,55 +61,185 @@ static void l4_checksum(uint8_t *l3, uint8_t *l4, bool ipv6, uint8_t proto, uint
     memcpy(l4 + field, &sum, sizeof sum);
 }
 
+enum drop_reason offload_from_vnet(const struct virtio_net_hdr *vh, struct offload_info *info)
+{
+    memset(info, 0, sizeof *info);
+    if (vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+        info->needs_csum = true;
+        info->csum_start = vh->csum_start;
+        info->csum_offset = vh->csum_offset;
+    }
+    if (vh->gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+        return DROP_NONE;
+    }
+    info->ecn = (vh->gso_type & VIRTIO_NET_HDR_GSO_ECN) != 0;
+    info->gso_size = vh->gso_size;
+    switch (vh->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+    case VIRTIO_NET_HDR_GSO_TCPV4:
+        info->gso = OFFLOAD_GSO_TCP4;
+        break;
+    case VIRTIO_NET_HDR_GSO_TCPV6:
+        info->gso = OFFLOAD_GSO_TCP6;
+        break;
+    case VIRTIO_NET_HDR_GSO_UDP_L4:
+        info->gso = OFFLOAD_GSO_UDP_L4;
+        break;
+    case VIRTIO_NET_HDR_GSO_UDP:
+        info->gso = OFFLOAD_GSO_UFO;
+        return DROP_OFFLOAD_UNSUPPORTED;
+    default:
+        return DROP_OFFLOAD_BAD;
+    }
+    return info->gso_size ? DROP_NONE : DROP_OFFLOAD_BAD;
+}
+
+void offload_to_vnet(const struct offload_info *info, uint16_t hdr_len, struct virtio_net_hdr *vh)
+{
+    static const uint8_t types[] = {
+        [OFFLOAD_GSO_NONE] = VIRTIO_NET_HDR_GSO_NONE,
+        [OFFLOAD_GSO_TCP4] = VIRTIO_NET_HDR_GSO_TCPV4,
+        [OFFLOAD_GSO_TCP6] = VIRTIO_NET_HDR_GSO_TCPV6,
+        [OFFLOAD_GSO_UDP_L4] = VIRTIO_NET_HDR_GSO_UDP_L4,
+        [OFFLOAD_GSO_UFO] = VIRTIO_NET_HDR_GSO_UDP,
+    };
+    memset(vh, 0, sizeof *vh);
+    if (info->needs_csum) {
+        vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        vh->csum_start = info->csum_start;
+        vh->csum_offset = info->csum_offset;
+    }
+    if (info->gso != OFFLOAD_GSO_NONE && info->gso < sizeof types) {
+        vh->gso_type = (uint8_t)(types[info->gso] | (info->ecn ? VIRTIO_NET_HDR_GSO_ECN : 0));
+        vh->gso_size = info->gso_size;
+        vh->hdr_len = hdr_len;
+    }
+}
+
+/* The layout of a super-frame, checked against its GSO type. */
+struct gso_layout {
+    bool ipv6;
+    uint8_t proto;
+    uint16_t l3_ofs, l4_ofs;
+    uint32_t hdr_len; /* through the L4 header */
+    uint32_t ip_end;  /* end of the IP datagram (padding after it is ignored) */
+};
+
+static enum drop_reason gso_layout(const uint8_t *frame, uint32_t len,
+                                   const struct offload_info *info, const struct pkt_meta *m,
+                                   struct gso_layout *g)
+{
+    if (info->gso == OFFLOAD_GSO_UFO) {
+        return DROP_OFFLOAD_UNSUPPORTED;
+    }
+    g->ipv6 = m->eth_type == ETH_TYPE_IPV6;
+    g->proto = info->gso == OFFLOAD_GSO_UDP_L4 ? IP_PROTO_UDP : IP_PROTO_TCP;
+    if (info->gso == OFFLOAD_GSO_NONE || info->gso_size == 0 || m->l4_ofs == 0 ||
+        m->ip_proto != g->proto || m->is_fragment ||
+        (m->eth_type != ETH_TYPE_IPV4 && m->eth_type != ETH_TYPE_IPV6) ||
+        (info->gso == OFFLOAD_GSO_TCP4 && g->ipv6) || (info->gso == OFFLOAD_GSO_TCP6 && !g->ipv6) ||
+        (g->ipv6 && m->l4_ofs != m->l3_ofs + 40)) {
+        /* IPv6 extension headers in a super-frame are not segmented: too rare to earn code. */
+        return DROP_OFFLOAD_BAD;
+    }
+    g->l3_ofs = m->l3_ofs;
+    g->l4_ofs = m->l4_ofs;
+    if ((uint32_t)m->l4_ofs + (g->proto == IP_PROTO_TCP ? 20 : 8) > len) {
+        return DROP_OFFLOAD_BAD;
+    }
+    uint32_t l4_hdr = g->proto == IP_PROTO_TCP ? (uint32_t)(frame[m->l4_ofs + 12] >> 4) * 4 : 8;
+    g->hdr_len = m->l4_ofs + l4_hdr;
+    g->ip_end = g->ipv6 ? m->l3_ofs + 40u + read_be16(frame + m->l3_ofs + 4)
+                        : m->l3_ofs + (uint32_t)read_be16(frame + m->l3_ofs + 2);
+    if (l4_hdr < (g->proto == IP_PROTO_TCP ? 20u : 8u) || g->ip_end > len ||
+        g->ip_end <= g->hdr_len) {
+        return DROP_OFFLOAD_BAD;
+    }
+    return DROP_NONE;
+}
+
+uint32_t offload_gso_hdr_len(const struct pkt *p)
+{
+    struct gso_layout g;
+    return gso_layout(p->data, p->len, &p->meta.ol, &p->meta, &g) == DROP_NONE ? g.hdr_len : 0;
+}
+
+uint32_t offload_gso_seg_len(const struct pkt *p)
+{
+    struct gso_layout g;
+    if (gso_layout(p->data, p->len, &p->meta.ol, &p->meta, &g) != DROP_NONE) {
+        return 0;
+    }
+    uint32_t payload = g.ip_end - g.hdr_len;
+    return g.hdr_len + (payload < p->meta.ol.gso_size ? payload : p->meta.ol.gso_size);
+}
+
+/* Writes segment n (payload frame[ofs, ofs + chunk)) with its own headers and
+ * checksums to dst; returns its length. */
+static uint32_t segment_write(uint8_t *dst, const uint8_t *frame, const struct gso_layout *g,
+                              uint32_t ofs, uint32_t chunk, uint32_t n)
+{
+    memcpy(dst, frame, g->hdr_len);
+    memcpy(dst + g->hdr_len, frame + ofs, chunk);
+    uint8_t *l3 = dst + g->l3_ofs;
+    uint8_t *l4 = dst + g->l4_ofs;
+    uint32_t l4_len = g->hdr_len - g->l4_ofs + chunk;
+    if (g->ipv6) {
+        write_be16(l3 + 4, (uint16_t)l4_len);
+    } else {
+        write_be16(l3 + 2, (uint16_t)(g->l4_ofs - g->l3_ofs + l4_len));
+        write_be16(l3 + 4, (uint16_t)(read_be16(frame + g->l3_ofs + 4) + n));
+        l3[10] = 0;
+        l3[11] = 0;
+        uint16_t sum = csum_fold(csum_partial(l3, g->l4_ofs - g->l3_ofs, 0));
+        memcpy(l3 + 10, &sum, sizeof sum);
+    }
+    if (g->proto == IP_PROTO_TCP) {
+        uint32_t seq =
+            (uint32_t)read_be16(frame + g->l4_ofs + 4) << 16 | read_be16(frame + g->l4_ofs + 6);
+        uint32_t s = seq + (ofs - g->hdr_len);
+        write_be16(l4 + 4, (uint16_t)(s >> 16));
+        write_be16(l4 + 6, (uint16_t)s);
+        if (ofs + chunk < g->ip_end) {
+            l4[13] &= (uint8_t) ~(TCP_FLAG_FIN | TCP_FLAG_PSH);
+        }
+        if (ofs != g->hdr_len) {
+            l4[13] &= (uint8_t)~TCP_FLAG_CWR;
+        }
+    } else {
+        write_be16(l4 + 4, (uint16_t)l4_len);
+    }
+    l4_checksum(l3, l4, g->ipv6, g->proto, l4_len);
+    return g->hdr_len + chunk;
+}
+
+/* Parses a super-frame through a read-only view (parsing never writes). */
+static enum drop_reason gso_parse(const uint8_t *frame, uint32_t len,
+                                  const struct offload_info *info, struct gso_layout *g)
+{
+    struct pkt view = {.data = (uint8_t *)(uintptr_t)frame, .len = len};
+    enum drop_reason reason = frame_parse_headers(&view);
+    return reason != DROP_NONE ? reason : gso_layout(frame, len, info, &view.meta, g);
+}
+
 uint32_t offload_segment(const uint8_t *frame, uint32_t len, const struct offload_info *info,
                          struct pkt_pool *pool, struct pkt **out, uint32_t max_out,
                          enum drop_reason *reason)
 {
-    /* Parse through a read-only view of the frame; parsing never writes. */
-    struct pkt view = {.data = (uint8_t *)(uintptr_t)frame, .len = len};
-    bool ipv6 = info->gso == OFFLOAD_GSO_TCP6 ||
-                (info->gso == OFFLOAD_GSO_UDP_L4 && len > 14 && read_be16(frame + 12) == 0x86dd);
-    uint8_t proto = info->gso == OFFLOAD_GSO_UDP_L4 ? IP_PROTO_UDP : IP_PROTO_TCP;
+    struct gso_layout g;
     uint32_t n = 0;
 
-    if (info->gso == OFFLOAD_GSO_UFO) {
-        *reason = DROP_OFFLOAD_UNSUPPORTED;
-        return 0;
-    }
-    *reason = frame_parse(&view);
+    *reason = gso_parse(frame, len, info, &g);
     if (*reason != DROP_NONE) {
         return 0;
     }
-    const struct pkt_meta *m = &view.meta;
-    if (info->gso_size == 0 || m->l4_ofs == 0 || m->ip_proto != proto || m->is_fragment ||
-        (m->eth_type == ETH_TYPE_IPV6) != ipv6 ||
-        (m->eth_type != ETH_TYPE_IPV4 && m->eth_type != ETH_TYPE_IPV6) ||
-        (ipv6 && m->l4_ofs != m->l3_ofs + 40)) {
-        /* IPv6 extension headers in a super-frame are not segmented: too rare to earn code. */
-        *reason = DROP_OFFLOAD_BAD;
-        return 0;
-    }
-    uint32_t l4_hdr = proto == IP_PROTO_TCP ? (uint32_t)(frame[m->l4_ofs + 12] >> 4) * 4 : 8;
-    uint32_t hdr_len = m->l4_ofs + l4_hdr;
-    /* The IP length says where the payload ends; anything after is padding. */
-    uint32_t ip_end = ipv6 ? m->l3_ofs + 40 + read_be16(frame + m->l3_ofs + 4)
-                           : m->l3_ofs + read_be16(frame + m->l3_ofs + 2);
-    uint32_t payload = ip_end - hdr_len;
+    uint32_t payload = g.ip_end - g.hdr_len;
     uint32_t count = (payload + info->gso_size - 1) / info->gso_size;
-    if (payload == 0 || count > max_out || hdr_len + info->gso_size > pkt_pool_data_room(pool)) {
-        *reason = payload == 0 ? DROP_OFFLOAD_BAD : DROP_NO_BUFFER;
+    if (count > max_out || g.hdr_len + info->gso_size > pkt_pool_data_room(pool)) {
+        *reason = DROP_NO_BUFFER;
         return 0;
     }
-    uint32_t seq = 0;
-    uint16_t ip_id = 0;
-    if (proto == IP_PROTO_TCP) {
-        seq = (uint32_t)read_be16(frame + m->l4_ofs + 4) << 16 | read_be16(frame + m->l4_ofs + 6);
-    }
-    if (!ipv6) {
-        ip_id = read_be16(frame + m->l3_ofs + 4);
-    }
-    for (uint32_t ofs = hdr_len; ofs < ip_end; ofs += info->gso_size, n++) {
-        uint32_t chunk = ip_end - ofs < info->gso_size ? ip_end - ofs : info->gso_size;
+    for (uint32_t ofs = g.hdr_len; ofs < g.ip_end; ofs += info->gso_size, n++) {
+        uint32_t chunk = g.ip_end - ofs < info->gso_size ? g.ip_end - ofs : info->gso_size;
         struct pkt *p = pkt_pool_get(pool);
         if (WEFT_UNLIKELY(!p)) {
             while (n) {
@@ -118,37 +248,222 @@ uint32_t offload_segment(const uint8_t *frame, uint32_t len, const struct offloa
             *reason = DROP_NO_BUFFER;
             return 0;
         }
-        memcpy(p->data, frame, hdr_len);
-        memcpy(p->data + hdr_len, frame + ofs, chunk);
-        p->len = hdr_len + chunk;
-        uint8_t *l3 = p->data + m->l3_ofs;
-        uint8_t *l4 = p->data + m->l4_ofs;
-        uint32_t l4_len = l4_hdr + chunk;
-        if (ipv6) {
-            write_be16(l3 + 4, (uint16_t)l4_len);
-        } else {
-            write_be16(l3 + 2, (uint16_t)(m->l4_ofs - m->l3_ofs + l4_len));
-            write_be16(l3 + 4, (uint16_t)(ip_id + n));
-            l3[10] = 0;
-            l3[11] = 0;
-            uint16_t sum = csum_fold(csum_partial(l3, m->l4_ofs - m->l3_ofs, 0));
-            memcpy(l3 + 10, &sum, sizeof sum);
-        }
-        if (proto == IP_PROTO_TCP) {
-            uint32_t s = seq + (ofs - hdr_len);
-            write_be16(l4 + 4, (uint16_t)(s >> 16));
-            write_be16(l4 + 6, (uint16_t)s);
-            if (ofs + chunk < ip_end) {
-                l4[13] &= (uint8_t) ~(TCP_FLAG_FIN | TCP_FLAG_PSH);
-            }
-            if (ofs != hdr_len) {
-                l4[13] &= (uint8_t)~TCP_FLAG_CWR;
-            }
-        } else {
-            write_be16(l4 + 4, (uint16_t)l4_len);
-        }
-        l4_checksum(l3, l4, ipv6, proto, l4_len);
+        p->len = segment_write(p->data, frame, &g, ofs, chunk, n);
         out[n] = p;
     }
     return n;
+}
+
+uint32_t offload_segment_flat(const uint8_t *frame, uint32_t len, const struct offload_info *info,
+                              const uint8_t *prefix, uint32_t prefix_len, uint8_t *buf,
+                              uint32_t buf_size, uint32_t *seg_size, enum drop_reason *reason)
+{
+    struct gso_layout g;
+    uint32_t used = 0, n = 0;
+
+    *reason = gso_parse(frame, len, info, &g);
+    if (*reason != DROP_NONE) {
+        return 0;
+    }
+    *seg_size = prefix_len + g.hdr_len + info->gso_size;
+    for (uint32_t ofs = g.hdr_len; ofs < g.ip_end; ofs += info->gso_size, n++) {
+        uint32_t chunk = g.ip_end - ofs < info->gso_size ? g.ip_end - ofs : info->gso_size;
+        if (used + prefix_len + g.hdr_len + chunk > buf_size) {
+            *reason = DROP_NO_BUFFER;
+            return 0;
+        }
+        memcpy(buf + used, prefix, prefix_len);
+        used += prefix_len;
+        used += segment_write(buf + used, frame, &g, ofs, chunk, n);
+    }
+    return used;
+}
+
+/* ---- Software GRO --------------------------------------------------------- */
+
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+#define TCP_FLAG_URG 0x20
+/* Flags that end a run or keep a segment out of one. */
+#define TCP_FLAGS_NO_MERGE \
+    (TCP_FLAG_FIN | TCP_FLAG_SYN | TCP_FLAG_RST | TCP_FLAG_URG | TCP_FLAG_CWR)
+/* Bytes of a merged frame the IPv4 header and TCP header must agree on are
+ * compared separately; this is the largest header a candidate may have. */
+#define GRO_MAX_HDR 128
+
+/* A TCP segment that GRO may merge: untagged or one 802.1Q tag, IPv4 without
+ * options or fragments, or IPv6 without extension headers. */
+struct gro_seg {
+    bool ipv6;
+    uint16_t l3_ofs, l4_ofs, hdr_len;
+    uint32_t payload; /* TCP payload bytes */
+    uint32_t seq;
+};
+
+static bool gro_candidate(const struct pkt *p, struct gro_seg *s)
+{
+    const uint8_t *d = p->data;
+    uint32_t l3 = 14;
+
+    if (p->meta.ol.gso != OFFLOAD_GSO_NONE || p->meta.ol.needs_csum || p->len < 14 + 40) {
+        return false;
+    }
+    uint16_t type = read_be16(d + 12);
+    if (type == ETH_TYPE_VLAN) {
+        type = read_be16(d + 16);
+        l3 = 18;
+    }
+    uint32_t ip_end;
+    if (type == ETH_TYPE_IPV4) {
+        const uint8_t *ip = d + l3;
+        if (ip[0] != 0x45 || ip[9] != IP_PROTO_TCP || (read_be16(ip + 6) & 0x3fff)) {
+            return false;
+        }
+        s->ipv6 = false;
+        s->l4_ofs = (uint16_t)(l3 + 20);
+        ip_end = l3 + read_be16(ip + 2);
+    } else if (type == ETH_TYPE_IPV6) {
+        const uint8_t *ip = d + l3;
+        if ((ip[0] >> 4) != 6 || ip[6] != IP_PROTO_TCP) {
+            return false;
+        }
+        s->ipv6 = true;
+        s->l4_ofs = (uint16_t)(l3 + 40);
+        ip_end = l3 + 40 + read_be16(ip + 4);
+    } else {
+        return false;
+    }
+    if ((uint32_t)s->l4_ofs + 20 > p->len || ip_end > p->len) {
+        return false;
+    }
+    const uint8_t *tcp = d + s->l4_ofs;
+    s->l3_ofs = (uint16_t)l3;
+    s->hdr_len = (uint16_t)(s->l4_ofs + (tcp[12] >> 4) * 4);
+    if ((tcp[12] >> 4) < 5 || s->hdr_len >= ip_end || s->hdr_len > GRO_MAX_HDR ||
+        (tcp[13] & TCP_FLAGS_NO_MERGE)) {
+        return false;
+    }
+    s->payload = ip_end - s->hdr_len;
+    s->seq = (uint32_t)read_be16(tcp + 4) << 16 | read_be16(tcp + 6);
+    /* Only segments that arrived intact: the merged frame's checksum is left
+     * to the receiver as verified. */
+    uint32_t l4_len = ip_end - s->l4_ofs;
+    return csum_fold(csum_partial(tcp, l4_len,
+                                  pseudo_header_sum(d + l3, s->ipv6, IP_PROTO_TCP, l4_len))) == 0;
+}
+
+/* True when b continues a's flow: the same headers apart from the IP lengths,
+ * IDs and checksums and the TCP sequence number, checksum and PSH flag. */
+static bool gro_same_flow(const struct pkt *a, const struct gro_seg *sa, const struct pkt *b,
+                          const struct gro_seg *sb)
+{
+    const uint8_t *x = a->data, *y = b->data;
+
+    if (sa->ipv6 != sb->ipv6 || sa->hdr_len != sb->hdr_len || sa->l4_ofs != sb->l4_ofs ||
+        memcmp(x, y, sa->l3_ofs) != 0) {
+        return false;
+    }
+    const uint8_t *ia = x + sa->l3_ofs, *ib = y + sb->l3_ofs;
+    if (sa->ipv6) {
+        if (memcmp(ia, ib, 4) != 0 || memcmp(ia + 6, ib + 6, 34) != 0) {
+            return false;
+        }
+    } else if (ia[1] != ib[1] || memcmp(ia + 6, ib + 6, 4) != 0 || memcmp(ia + 12, ib + 12, 8)) {
+        return false; /* TOS, flags, TTL, protocol, addresses */
+    }
+    const uint8_t *ta = x + sa->l4_ofs, *tb = y + sb->l4_ofs;
+    return memcmp(ta, tb, 4) == 0 && memcmp(ta + 8, tb + 8, 5) == 0 &&
+           ((ta[13] ^ tb[13]) & (uint8_t)~TCP_FLAG_PSH) == 0 && memcmp(ta + 14, tb + 14, 2) == 0 &&
+           memcmp(ta + 18, tb + 18, (size_t)sa->hdr_len - sa->l4_ofs - 18) == 0;
+}
+
+/* Builds the super-frame of in[first .. first + count) in a large buffer. */
+static struct pkt *gro_build(struct pkt *const *in, const struct gro_seg *segs, uint32_t count,
+                             struct pkt_pool *pool)
+{
+    const struct gro_seg *h = &segs[0];
+    struct pkt *m = pkt_pool_get_large(pool);
+
+    if (!m) {
+        return NULL;
+    }
+    memcpy(m->data, in[0]->data, h->hdr_len);
+    uint32_t len = h->hdr_len;
+    for (uint32_t i = 0; i < count; i++) {
+        memcpy(m->data + len, in[i]->data + segs[i].hdr_len, segs[i].payload);
+        len += segs[i].payload;
+    }
+    m->len = len;
+    uint8_t *l3 = m->data + h->l3_ofs;
+    uint8_t *l4 = m->data + h->l4_ofs;
+    uint32_t l4_len = len - h->l4_ofs;
+    if (h->ipv6) {
+        write_be16(l3 + 4, (uint16_t)l4_len);
+    } else {
+        write_be16(l3 + 2, (uint16_t)(len - h->l3_ofs));
+        l3[10] = 0;
+        l3[11] = 0;
+        uint16_t sum = csum_fold(csum_partial(l3, 20, 0));
+        memcpy(l3 + 10, &sum, sizeof sum);
+    }
+    l4[13] |= in[count - 1]->data[segs[count - 1].l4_ofs + 13] & TCP_FLAG_PSH;
+    /* CHECKSUM_PARTIAL as Linux leaves it: the field holds the pseudo-header sum. */
+    uint16_t seed = (uint16_t)~csum_fold(pseudo_header_sum(l3, h->ipv6, IP_PROTO_TCP, l4_len));
+    memcpy(l4 + 16, &seed, sizeof seed);
+    m->meta.ol = (struct offload_info){
+        .gso = h->ipv6 ? OFFLOAD_GSO_TCP6 : OFFLOAD_GSO_TCP4,
+        .needs_csum = true,
+        .gso_size = (uint16_t)h->payload,
+        .csum_start = h->l4_ofs,
+        .csum_offset = 16,
+    };
+    return m;
+}
+
+/* Most segments merged into one frame: 64 KB of IP datagram. */
+#define GRO_MAX_SEGS 64
+
+uint32_t offload_gro(struct pkt *const *in, uint32_t n, struct pkt_pool *pool, struct pkt **out,
+                     bool *merged)
+{
+    struct gro_seg segs[GRO_MAX_SEGS];
+    uint32_t n_out = 0, i = 0;
+
+    while (i < n) {
+        uint32_t count = 1;
+        if (gro_candidate(in[i], &segs[0]) && !(in[i]->data[segs[0].l4_ofs + 13] & TCP_FLAG_PSH)) {
+            uint32_t total = segs[0].hdr_len - segs[0].l3_ofs + segs[0].payload;
+            while (i + count < n && count < GRO_MAX_SEGS) {
+                const struct gro_seg *prev = &segs[count - 1];
+                struct gro_seg *s = &segs[count];
+                if (!gro_candidate(in[i + count], s) ||
+                    !gro_same_flow(in[i], &segs[0], in[i + count], s) ||
+                    s->seq != prev->seq + prev->payload || s->payload > segs[0].payload ||
+                    total + s->payload > 65535 || total + s->payload > pkt_pool_large_room(pool)) {
+                    break;
+                }
+                total += s->payload;
+                count++;
+                /* A short segment or PSH ends the run after it. */
+                if (s->payload < segs[0].payload ||
+                    (in[i + count - 1]->data[s->l4_ofs + 13] & TCP_FLAG_PSH)) {
+                    break;
+                }
+            }
+        }
+        struct pkt *m = count > 1 ? gro_build(in + i, segs, count, pool) : NULL;
+        if (m) {
+            out[n_out] = m;
+            merged[n_out++] = true;
+            i += count;
+        } else {
+            /* No large buffer: the run goes as it came. */
+            for (uint32_t k = 0; k < count; k++) {
+                out[n_out] = in[i + k];
+                merged[n_out++] = false;
+            }
+            i += count;
+        }
+    }
+    return n_out;
 }

@@ -19,21 +19,46 @@
 #include "core/drop.h"
 #include "core/pkt.h"
 
-enum offload_gso {
-    OFFLOAD_GSO_NONE,
-    OFFLOAD_GSO_TCP4,   /* TCP over IPv4, cut at gso_size bytes of payload */
-    OFFLOAD_GSO_TCP6,   /* TCP over IPv6 */
-    OFFLOAD_GSO_UDP_L4, /* UDP segmentation (USO): one datagram per gso_size bytes */
-    OFFLOAD_GSO_UFO,    /* UDP fragmentation (deprecated): not supported */
-};
+#include <linux/virtio_net.h>
 
-struct offload_info {
-    enum offload_gso gso;
-    bool needs_csum;      /* L4 checksum partial: complete at csum_start + csum_offset */
-    uint16_t gso_size;    /* payload bytes per segment */
-    uint16_t csum_start;  /* from the start of the frame */
-    uint16_t csum_offset; /* from csum_start */
-};
+/* Linux headers of this vintage lack the USO type. */
+#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5
+/* Cuts a super-frame as offload_segment() does, but into one flat buffer: each
+ * segment preceded by the prefix_len bytes of prefix (a VXLAN header), every
+ * (prefix + segment) seg_size bytes long but the last, which may be shorter, so
+ * that the whole is one UDP GSO send with segment size *seg_size. Returns the
+ * bytes written (0 on error, *reason says why: DROP_OFFLOAD_BAD, or
+ * DROP_NO_BUFFER when buf_size is too small). */
+uint32_t offload_segment_flat(const uint8_t *frame, uint32_t len, const struct offload_info *info,
+                              const uint8_t *prefix, uint32_t prefix_len, uint8_t *buf,
+                              uint32_t buf_size, uint32_t *seg_size, enum drop_reason *reason);
+
+/* Software GRO: merges runs of consecutive TCP segments of one flow among
+ * in[0..n) (same addresses, ports, ACK, window, options and flags, contiguous
+ * sequence numbers, equal sizes but the last, valid checksums, no SYN/FIN/RST/
+ * URG/CWR, PSH only on the last) into super-frames in large buffers from pool.
+ * out gets the frames to send, in order: each one of in (untouched) or, where
+ * merged[i] is true, a new buffer the caller sends and returns to the pool; the
+ * in buffers stay the caller's. Returns how many are in out (at most n). */
+uint32_t offload_gro(struct pkt *const *in, uint32_t n, struct pkt_pool *pool, struct pkt **out,
+                     bool *merged);
+
+#endif
+
+/* The offloads a virtio-net header asks for (struct offload_info lives in
+ * core/pkt.h, in every frame's metadata). DROP_OFFLOAD_UNSUPPORTED for UFO,
+ * DROP_OFFLOAD_BAD for an unknown type or a super-frame without a size. */
+enum drop_reason offload_from_vnet(const struct virtio_net_hdr *vh, struct offload_info *info);
+/* The virtio-net header for a frame carrying info; hdr_len is the length of the
+ * frame's headers up to the L4 payload (a hint for the receiver). */
+void offload_to_vnet(const struct offload_info *info, uint16_t hdr_len, struct virtio_net_hdr *vh);
+
+/* Header length (through the L4 header) and the length of its largest segment
+ * once cut, for a super-frame whose meta (l3_ofs, l4_ofs) is parsed; 0 when the
+ * frame does not hold what its GSO type says. */
+uint32_t offload_gso_hdr_len(const struct pkt *p);
+uint32_t offload_gso_seg_len(const struct pkt *p);
 
 /* Completes a partial checksum in place: the one's-complement sum of everything
  * from csum_start to the end (the checksum field holds the pseudo-header sum, as
@@ -50,5 +75,25 @@ enum drop_reason offload_csum_complete(uint8_t *frame, uint32_t len, uint16_t cs
 uint32_t offload_segment(const uint8_t *frame, uint32_t len, const struct offload_info *info,
                          struct pkt_pool *pool, struct pkt **out, uint32_t max_out,
                          enum drop_reason *reason);
+
+/* Cuts a super-frame as offload_segment() does, but into one flat buffer: each
+ * segment preceded by the prefix_len bytes of prefix (a VXLAN header), every
+ * (prefix + segment) seg_size bytes long but the last, which may be shorter, so
+ * that the whole is one UDP GSO send with segment size *seg_size. Returns the
+ * bytes written (0 on error, *reason says why: DROP_OFFLOAD_BAD, or
+ * DROP_NO_BUFFER when buf_size is too small). */
+uint32_t offload_segment_flat(const uint8_t *frame, uint32_t len, const struct offload_info *info,
+                              const uint8_t *prefix, uint32_t prefix_len, uint8_t *buf,
+                              uint32_t buf_size, uint32_t *seg_size, enum drop_reason *reason);
+
+/* Software GRO: merges runs of consecutive TCP segments of one flow among
+ * in[0..n) (same addresses, ports, ACK, window, options and flags, contiguous
+ * sequence numbers, equal sizes but the last, valid checksums, no SYN/FIN/RST/
+ * URG/CWR, PSH only on the last) into super-frames in large buffers from pool.
+ * out gets the frames to send, in order: each one of in (untouched) or, where
+ * merged[i] is true, a new buffer the caller sends and returns to the pool; the
+ * in buffers stay the caller's. Returns how many are in out (at most n). */
+uint32_t offload_gro(struct pkt *const *in, uint32_t n, struct pkt_pool *pool, struct pkt **out,
+                     bool *merged);
 
 #endif

@@ -25,6 +25,27 @@
 /* Default data room: a 9000-byte jumbo frame with two tags. */
 #define PKT_DEFAULT_DATA_ROOM 9216
 
+/* Checksum and segmentation work a guest left to "the NIC", from its
+ * virtio-net header (core/offload.h finishes it where the egress demands).
+ * csum_start counts from the start of the Ethernet frame (the inner one once
+ * encapsulated), so VLAN tags pushed or pulled move it; nothing else does. */
+enum offload_gso {
+    OFFLOAD_GSO_NONE,
+    OFFLOAD_GSO_TCP4,   /* TCP over IPv4, cut at gso_size bytes of payload */
+    OFFLOAD_GSO_TCP6,   /* TCP over IPv6 */
+    OFFLOAD_GSO_UDP_L4, /* UDP segmentation (USO): one datagram per gso_size bytes */
+    OFFLOAD_GSO_UFO,    /* UDP fragmentation (deprecated): not supported */
+};
+
+struct offload_info {
+    uint8_t gso;          /* enum offload_gso */
+    bool needs_csum;      /* L4 checksum partial: complete at csum_start + csum_offset */
+    bool ecn;             /* TCP super-frame with CWR set (VIRTIO_NET_HDR_GSO_ECN) */
+    uint16_t gso_size;    /* payload bytes per segment */
+    uint16_t csum_start;  /* from the start of the Ethernet frame */
+    uint16_t csum_offset; /* from csum_start */
+};
+
 /* What the parser learnt about a frame; offsets are from pkt->data. The
  * parser's fields come first, so that it clears them with one memset of
  * PKT_META_PARSED_LEN bytes (a couple of stores) instead of field by field. */
@@ -42,6 +63,7 @@ struct pkt_meta {
     uint32_t segment;         /* segment index inside the switch */
     uint32_t flow_hash;       /* hash of the inner flow, for the outer UDP source port */
     struct ip_addr outer_src; /* decapsulation: the remote VTEP the datagram came from */
+    struct offload_info ol;   /* offloads pending on the frame (all zero: a complete frame) */
 };
 
 /* Bytes of struct pkt_meta that the parser owns (vlan .. is_fragment). */
@@ -98,9 +120,18 @@ struct pkt_pool;
 
 /* Allocates count buffers of PKT_HEADROOM + data_room bytes each. NULL on ENOMEM. */
 struct pkt_pool *pkt_pool_create(uint32_t count, uint32_t data_room);
+/* The same, plus a second tier of large_count buffers of large_room bytes for
+ * super-frames (pkt_pool_get_large()); pkt_pool_put() takes either kind. */
+struct pkt_pool *pkt_pool_create_tiered(uint32_t count, uint32_t data_room, uint32_t large_count,
+                                        uint32_t large_room);
 void pkt_pool_destroy(struct pkt_pool *pool);
 /* Takes a reset buffer from the pool, or NULL when every buffer is in use. */
 struct pkt *pkt_pool_get(struct pkt_pool *pool);
+/* Takes a reset large buffer (pkt_pool_large_room() bytes), or NULL when there is
+ * no large tier or all its buffers are in use. */
+struct pkt *pkt_pool_get_large(struct pkt_pool *pool);
+/* Largest frame a large buffer holds; 0 without a large tier. */
+uint32_t pkt_pool_large_room(const struct pkt_pool *pool);
 /* Returns a buffer to its pool. */
 void pkt_pool_put(struct pkt_pool *pool, struct pkt *p);
 /* Buffers currently free. */
@@ -109,7 +140,8 @@ uint32_t pkt_pool_available(const struct pkt_pool *pool);
 uint32_t pkt_pool_data_room(const struct pkt_pool *pool);
 /* Copies frame bytes into a fresh buffer from the pool; NULL if none free or too long. */
 struct pkt *pkt_pool_copy_in(struct pkt_pool *pool, const void *frame, uint32_t len);
-/* A new buffer holding the same frame and metadata, headroom preserved; NULL if none free. */
+/* A new buffer holding the same frame and metadata, headroom preserved (a large one
+ * when the frame needs it); NULL if none free. */
 struct pkt *pkt_pool_clone(struct pkt_pool *pool, const struct pkt *p);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "core/arp.h"
+#include "core/offload.h"
 #include "core/parse.h"
 #include "core/vxlan.h"
 #include "lib/compiler.h"
@@ -1073,6 +1074,36 @@ static void drop_pkt(struct vswitch *sw, struct pkt *p, enum drop_reason reason,
     pkt_pool_put(sw->pool, p);
 }
 
+/* A frame longer than max_len may still pass when it is a super-frame whose
+ * segments each fit (checked where a frame is too long, so never on the
+ * ordinary path). */
+static bool gso_fits(const struct pkt *p, uint32_t max_len)
+{
+    uint32_t seg = p->meta.ol.gso ? offload_gso_seg_len(p) : 0;
+    return seg && seg <= max_len;
+}
+
+/* Frames with offloads pending before encapsulation: a partial checksum is
+ * completed (the datagram leaves as it is); a super-frame stays whole for the
+ * VTEP's socket to cut (vtep_io.h), if each of its datagrams fits the underlay. */
+static enum drop_reason vtep_offload_prepare(struct pkt *p, uint32_t overhead,
+                                             uint32_t underlay_mtu)
+{
+    struct offload_info *ol = &p->meta.ol;
+
+    if (ol->gso) {
+        uint32_t seg = offload_gso_seg_len(p);
+        if (seg == 0) {
+            return DROP_OFFLOAD_BAD;
+        }
+        return seg + overhead > underlay_mtu ? DROP_UNDERLAY_MTU : DROP_NONE;
+    }
+    enum drop_reason reason =
+        offload_csum_complete(p->data, p->len, ol->csum_start, ol->csum_offset);
+    ol->needs_csum = false;
+    return reason;
+}
+
 /* True when out can take one more frame, flushing it first if the caller allows. */
 static inline bool out_has_room(struct vswitch_out *out)
 {
@@ -1118,7 +1149,8 @@ static void emit_port(struct vswitch *sw, struct vswitch_out *out, struct pkt *p
     bool tag = cfg->mode == PORT_TRUNK && seg->cfg.vlan != cfg->native_vlan;
 
     /* Tags still in the frame here are payload to the switch (a QinQ customer tag). */
-    if (WEFT_UNLIKELY(p->len > cfg->mtu + ETH_HEADER_LEN + VLAN_HEADER_LEN * p->meta.n_tags)) {
+    uint32_t max_len = cfg->mtu + ETH_HEADER_LEN + VLAN_HEADER_LEN * p->meta.n_tags;
+    if (WEFT_UNLIKELY(p->len > max_len) && !gso_fits(p, max_len)) {
         drop_pkt(sw, p, DROP_OVERSIZE, NULL, &seg->ctr);
         return;
     }
@@ -1135,6 +1167,7 @@ static void emit_port(struct vswitch *sw, struct vswitch_out *out, struct pkt *p
         memmove(d, d + VLAN_HEADER_LEN, 2 * ETH_ADDR_LEN);
         write_be16(d + 12, cfg->tpid);
         write_be16(d + 14, (uint16_t)(p->meta.pcp << VLAN_PCP_SHIFT | seg->cfg.vlan));
+        p->meta.ol.csum_start = (uint16_t)(p->meta.ol.csum_start + VLAN_HEADER_LEN);
     }
     /* Room was made above: the entry is written without checking again. */
     out->tx[out->n].pkt = p;
@@ -1154,8 +1187,13 @@ static void emit_vtep(struct vswitch *sw, struct vswitch_out *out, struct pkt *p
         drop_pkt(sw, p, DROP_TX_FULL, NULL, &seg->ctr);
         return;
     }
-    enum drop_reason reason =
-        vxlan_encap_flags(p, &vtep->tmpl, seg->cfg.vni, sw->cfg.underlay_mtu, vxlan_flags);
+    enum drop_reason reason = DROP_NONE;
+    if (WEFT_UNLIKELY(p->meta.ol.gso || p->meta.ol.needs_csum)) {
+        reason = vtep_offload_prepare(p, vtep->tmpl.len, sw->cfg.underlay_mtu);
+    }
+    if (WEFT_LIKELY(reason == DROP_NONE)) {
+        reason = vxlan_encap_flags(p, &vtep->tmpl, seg->cfg.vni, sw->cfg.underlay_mtu, vxlan_flags);
+    }
     if (WEFT_UNLIKELY(reason != DROP_NONE)) {
         drop_pkt(sw, p, reason, NULL, &seg->ctr);
         return;
@@ -1520,6 +1558,7 @@ static void strip_tag(struct pkt *p)
 {
     memmove(p->data + VLAN_HEADER_LEN, p->data, 2 * ETH_ADDR_LEN);
     pkt_pull(p, VLAN_HEADER_LEN);
+    p->meta.ol.csum_start = (uint16_t)(p->meta.ol.csum_start - VLAN_HEADER_LEN);
     p->meta.l3_ofs -= VLAN_HEADER_LEN;
     if (p->meta.l4_ofs) {
         p->meta.l4_ofs -= VLAN_HEADER_LEN;
@@ -1555,8 +1594,9 @@ static void port_input_one(struct vswitch *sw, const struct port_rx *rx, struct 
         drop_pkt(sw, p, reason, &port->ctr, NULL);
         return;
     }
-    if (WEFT_UNLIKELY(p->len > rx->max_len + VLAN_HEADER_LEN * p->meta.n_tags)) {
-        drop_pkt(sw, p, DROP_OVERSIZE, &port->ctr, NULL);
+    uint32_t max_len = rx->max_len + VLAN_HEADER_LEN * p->meta.n_tags;
+    if (WEFT_UNLIKELY(p->len > max_len) && !gso_fits(p, max_len)) {
+        drop_pkt(sw, p, p->meta.ol.gso ? DROP_OFFLOAD_BAD : DROP_OVERSIZE, &port->ctr, NULL);
         return;
     }
     uint64_t src = frame_mac(p->data + ETH_ADDR_LEN);

@@ -70,7 +70,9 @@ enum drop_reason vxlan_encap_flags(struct pkt *p, const struct vxlan_template *t
 {
     uint32_t ip_len = p->len + t->len;
 
-    if (WEFT_UNLIKELY(ip_len > underlay_mtu)) {
+    /* A super-frame leaves as several datagrams (vtep_io.h): the caller checked
+     * their size, and the outer lengths written here are not used. */
+    if (WEFT_UNLIKELY(ip_len > underlay_mtu) && !p->meta.ol.gso) {
         return DROP_UNDERLAY_MTU;
     }
     uint8_t *ip = pkt_push(p, t->len);
@@ -107,7 +109,7 @@ enum drop_reason vxlan_encap_flags(struct pkt *p, const struct vxlan_template *t
     /* Flags, 24 reserved bits, the VNI, 8 reserved bits: one store. */
     uint32_t vx[2] = {htonl((uint32_t)(VXLAN_FLAG_I | flags) << 24), htonl(vni << 8)};
     memcpy(udp + UDP_HEADER_LEN, vx, sizeof vx);
-    if (t->udp_checksum) {
+    if (t->udp_checksum && WEFT_LIKELY(!p->meta.ol.gso)) {
         /* Pseudo-header (addresses, protocol, length) plus the whole UDP datagram. */
         uint32_t sum = csum_partial(udp, udp_len, t->pseudo_sum + ulen);
         uint16_t folded = csum_fold(sum);

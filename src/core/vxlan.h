@@ -70,7 +70,9 @@ static inline uint16_t vxlan_source_port(uint32_t flow_hash)
  * VXLAN_FLAG_REPLICATE) set in the VXLAN flags byte besides I. Uses
  * p->meta.flow_hash for the source port. Returns DROP_NONE, DROP_UNDERLAY_MTU
  * when the outer IP datagram would exceed underlay_mtu (p unchanged), or
- * DROP_NO_HEADROOM. */
+ * DROP_NO_HEADROOM. A super-frame (meta.ol.gso) gets the header as a template
+ * for the datagrams it becomes: no MTU check, no UDP checksum, its outer
+ * lengths meaningless (the VTEP's socket cuts it, see io/vtep_io.h). */
 enum drop_reason vxlan_encap_flags(struct pkt *p, const struct vxlan_template *t, uint32_t vni,
                                    uint32_t underlay_mtu, uint8_t flags);
 

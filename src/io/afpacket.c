@@ -7,10 +7,12 @@
  * shared memory and weftd walks them without a system call per frame.
  * PACKET_VNET_HDR puts a virtio-net header in front of each frame, which says
  * whether the sender left the L4 checksum partial (the veth default, with tx
- * checksum offload on) or handed over a TSO/USO super-frame; both are finished
- * in software (core/offload.h) so guests keep their default offloads on.
- * Transmit uses sendmmsg(), one call per burst, with an empty virtio-net header
- * (every frame weftd sends is complete), bypassing the qdisc layer.
+ * checksum offload on) or handed over a TSO/USO super-frame; both travel
+ * through the switch as they are (pkt meta.ol), so guests keep their default
+ * offloads on. Transmit uses sendmmsg(), one call per burst, with each frame's
+ * virtio-net header: super-frames and partial checksums go to the interface
+ * whole (the kernel segments them only if the device cannot take them),
+ * bypassing the qdisc layer.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,10 +35,6 @@
 #define RING_TIMEOUT_MS \
     1 /* a block goes to user space at the latest this long after its first frame */
 #define TX_BATCH 64
-/* Linux headers of this vintage lack the USO type. */
-#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
-#define VIRTIO_NET_HDR_GSO_UDP_L4 5
-#endif
 
 struct afpacket_io {
     struct port_io io;
@@ -75,6 +73,7 @@ static int afpacket_open(const struct port_io_args *args, struct port_io **out,
     }
     af->io.backend = &port_backend_afpacket;
     af->io.mode = "tpacket-v3";
+    af->io.offloads = true;
     af->io.fd = -1;
     strncpy(af->io.ifname, args->ifname, IF_NAMESIZE - 1);
     /* A socket belongs to the namespace it is made in, wherever it is used from. */
@@ -150,61 +149,37 @@ static struct tpacket_block_desc *afpacket_block(struct afpacket_io *af, uint32_
     return (struct tpacket_block_desc *)(af->ring + (size_t)i * RING_BLOCK_SIZE);
 }
 
-/* Turns one ring frame into switch frames; returns how many were put in pkts. */
-static uint32_t afpacket_take(struct afpacket_io *af, const struct tpacket3_hdr *h,
-                              struct pkt_pool *pool, struct pkt **pkts, uint32_t room)
+/* Turns one ring frame into a switch frame; false when it is dropped. */
+static bool afpacket_take(struct afpacket_io *af, const struct tpacket3_hdr *h,
+                          struct pkt_pool *pool, struct pkt **out)
 {
     const uint8_t *frame = (const uint8_t *)h + h->tp_mac;
     const struct virtio_net_hdr *vh =
         (const struct virtio_net_hdr *)(frame - sizeof(struct virtio_net_hdr));
-    enum drop_reason reason = DROP_NONE;
     uint32_t len = h->tp_snaplen;
 
     if (WEFT_UNLIKELY(h->tp_snaplen < h->tp_len)) {
         af->io.rx_drops[DROP_OVERSIZE]++; /* cut short by the ring: never pass a partial frame */
-        return 0;
-    }
-    if (WEFT_UNLIKELY(vh->gso_type != VIRTIO_NET_HDR_GSO_NONE)) {
-        struct offload_info info = {.gso_size = vh->gso_size};
-        switch (vh->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
-        case VIRTIO_NET_HDR_GSO_TCPV4:
-            info.gso = OFFLOAD_GSO_TCP4;
-            break;
-        case VIRTIO_NET_HDR_GSO_TCPV6:
-            info.gso = OFFLOAD_GSO_TCP6;
-            break;
-        case VIRTIO_NET_HDR_GSO_UDP_L4:
-            info.gso = OFFLOAD_GSO_UDP_L4;
-            break;
-        default:
-            info.gso = OFFLOAD_GSO_UFO;
-            break;
-        }
-        uint32_t n = offload_segment(frame, len, &info, pool, pkts, room, &reason);
-        if (n == 0) {
-            af->io.rx_drops[reason]++;
-        }
-        return n;
+        return false;
     }
     struct pkt *p = pkt_pool_copy_in(pool, frame, len);
     if (WEFT_UNLIKELY(!p)) {
-        af->io.rx_drops[len > pkt_pool_data_room(pool) ? DROP_OVERSIZE : DROP_NO_BUFFER]++;
-        return 0;
+        af->io.rx_drops[len > pkt_pool_data_room(pool) && len > pkt_pool_large_room(pool)
+                            ? DROP_OVERSIZE
+                            : DROP_NO_BUFFER]++;
+        return false;
     }
-    if (vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-        reason = offload_csum_complete(p->data, p->len, vh->csum_start, vh->csum_offset);
+    if (WEFT_UNLIKELY(vh->flags || vh->gso_type != VIRTIO_NET_HDR_GSO_NONE)) {
+        enum drop_reason reason = offload_from_vnet(vh, &p->meta.ol);
         if (WEFT_UNLIKELY(reason != DROP_NONE)) {
             af->io.rx_drops[reason]++;
             pkt_pool_put(pool, p);
-            return 0;
+            return false;
         }
     }
-    pkts[0] = p;
-    return 1;
+    *out = p;
+    return true;
 }
-
-/* The most segments one super-frame can become: 64 KB at a small MSS. */
-#define AFPACKET_MAX_SEGMENTS 128
 
 static uint32_t afpacket_rx_burst(struct port_io *io, struct pkt_pool *pool, struct pkt **pkts,
                                   uint32_t max)
@@ -224,14 +199,7 @@ static uint32_t afpacket_rx_burst(struct port_io *io, struct pkt_pool *pool, str
         }
         while (af->pkt_left && n < max) {
             const struct tpacket3_hdr *h = af->next_frame;
-            const struct virtio_net_hdr *vh =
-                (const struct virtio_net_hdr *)((const uint8_t *)h + h->tp_mac -
-                                                sizeof(struct virtio_net_hdr));
-            /* A super-frame needs room for all its segments: leave it for the next burst. */
-            if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE && max - n < AFPACKET_MAX_SEGMENTS && n) {
-                return n;
-            }
-            n += afpacket_take(af, h, pool, pkts + n, max - n);
+            n += afpacket_take(af, h, pool, &pkts[n]);
             af->next_frame = (struct tpacket3_hdr *)((uint8_t *)af->next_frame + h->tp_next_offset);
             af->pkt_left--;
         }
@@ -246,7 +214,7 @@ static uint32_t afpacket_rx_burst(struct port_io *io, struct pkt_pool *pool, str
 
 static uint32_t afpacket_tx_burst(struct port_io *io, struct pkt **pkts, uint32_t n)
 {
-    static const struct virtio_net_hdr no_offload;
+    struct virtio_net_hdr vh[TX_BATCH];
     struct mmsghdr msgs[TX_BATCH];
     struct iovec iov[TX_BATCH][2];
     uint32_t sent = 0;
@@ -255,8 +223,10 @@ static uint32_t afpacket_tx_burst(struct port_io *io, struct pkt **pkts, uint32_
         uint32_t count = n - base < TX_BATCH ? n - base : TX_BATCH;
         memset(msgs, 0, count * sizeof msgs[0]);
         for (uint32_t i = 0; i < count; i++) {
-            iov[i][0].iov_base = (void *)(uintptr_t)&no_offload;
-            iov[i][0].iov_len = sizeof no_offload;
+            const struct offload_info *ol = &pkts[base + i]->meta.ol;
+            offload_to_vnet(ol, (uint16_t)(ol->csum_start + 20), &vh[i]);
+            iov[i][0].iov_base = &vh[i];
+            iov[i][0].iov_len = sizeof vh[i];
             iov[i][1].iov_base = pkts[base + i]->data;
             iov[i][1].iov_len = pkts[base + i]->len;
             msgs[i].msg_hdr.msg_iov = iov[i];

@@ -38,6 +38,10 @@ struct port_io {
     char mode_buf[96]; /* where mode points when it is made up at open ("auto") */
     uint64_t rx_drops[DROP_REASON_COUNT];
     uint64_t tx_errors;
+    /* tx_burst() takes frames with offloads pending (pkt meta.ol: super-frames,
+     * partial checksums) and hands them on with a virtio-net header; without,
+     * the caller completes them first (core/offload.h). */
+    bool offloads;
 };
 
 /* Where a port's device is. */

@@ -13,18 +13,33 @@
 
 #include <errno.h>
 #include <ifaddrs.h>
+#include <linux/filter.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/offload.h"
+#include "core/vxlan.h"
 #include "lib/compiler.h"
 
 #define VTEP_BATCH  64
 #define VTEP_RCVBUF (8 << 20)
 #define VTEP_SNDBUF (8 << 20)
+/* Receive: datagrams per recvmmsg(), each with room for a coalesced run. */
+#define VTEP_RX_MSGS  32
+#define VTEP_GRO_ROOM 65536
+/* Send: the outer source ports (49152 + 14 bits of the flow hash) and the
+ * most sockets held for them; the flows beyond share one. */
+#define VTEP_SPORTS          16384
+#define VTEP_MAX_SPORT_FDS   512
+#define VTEP_SPORT_SNDBUF    (1 << 20)
+#define VTEP_GSO_BUF         (1 << 17)
+#define VTEP_GSO_MAX_SEGS    64    /* the kernel's UDP_MAX_SEGMENTS */
+#define VTEP_UDP_MAX_PAYLOAD 65507 /* 65535 - IPv4 - UDP headers */
 
 /* A sockaddr for addr:port in the address's own family; returns its length. */
 static socklen_t vtep_sockaddr(const struct ip_addr *addr, uint16_t port,
@@ -54,20 +69,30 @@ void vtep_io_close(struct vtep_io *io)
         if (io->tx_fd >= 0) {
             close(io->tx_fd);
         }
+        if (io->shared_fd >= 0) {
+            close(io->shared_fd);
+        }
+        for (uint32_t i = 0; io->sport_fds && i < VTEP_SPORTS; i++) {
+            if (io->sport_fds[i] > 0) {
+                close(io->sport_fds[i] - 1);
+            }
+        }
+        free(io->sport_fds);
+        free(io->gso_buf);
+        free(io->rx_spill);
         free(io);
     }
 }
 
 /* Multicast the raw socket sends (a segment's group) leaves by the interface
  * that holds the VTEP address, whatever the routing table says about groups. */
-static int vtep_io_multicast_if(struct vtep_io *io)
+static int vtep_io_multicast_if(const struct vtep_io *io, int fd)
 {
     if (ip_addr_is_v4(&io->local)) {
         struct ip_mreqn mreq;
         memset(&mreq, 0, sizeof mreq);
         memcpy(&mreq.imr_address, io->local.bytes + 12, 4);
-        return setsockopt(io->tx_fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof mreq) < 0 ? errno
-                                                                                          : 0;
+        return setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof mreq) < 0 ? errno : 0;
     }
     struct ifaddrs *ifas, *ifa;
     int ifindex = 0;
@@ -85,9 +110,8 @@ static int vtep_io_multicast_if(struct vtep_io *io)
     if (!ifindex) {
         return EADDRNOTAVAIL;
     }
-    return setsockopt(io->tx_fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof ifindex) < 0
-               ? errno
-               : 0;
+    return setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof ifindex) < 0 ? errno
+                                                                                         : 0;
 }
 
 int vtep_io_open(const struct ip_addr *local, uint16_t port, struct vtep_io **out,
@@ -112,6 +136,16 @@ int vtep_io_open(const struct ip_addr *local, uint16_t port, struct vtep_io **ou
     io->local = *local;
     io->port = port;
     io->tx_fd = -1;
+    io->shared_fd = -1;
+    io->sport_fds = calloc(VTEP_SPORTS, sizeof *io->sport_fds);
+    io->gso_buf = malloc(VTEP_GSO_BUF);
+    io->rx_spill = malloc((size_t)VTEP_RX_MSGS * VTEP_GRO_ROOM);
+    if (!io->sport_fds || !io->gso_buf || !io->rx_spill) {
+        io->rx_fd = -1;
+        errno = ENOMEM;
+        *error_msg = "out of memory";
+        goto fail;
+    }
     io->rx_fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
     if (io->rx_fd < 0) {
         *error_msg = "cannot open the VTEP's UDP socket";
@@ -124,6 +158,8 @@ int vtep_io_open(const struct ip_addr *local, uint16_t port, struct vtep_io **ou
     setsockopt(io->rx_fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
     /* Each datagram then says how many the socket has dropped so far. */
     setsockopt(io->rx_fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+    /* Best effort (Linux 5.0+): runs of datagrams arrive coalesced. */
+    setsockopt(io->rx_fd, SOL_UDP, UDP_GRO, &one, sizeof one);
     if (family == AF_INET) {
         setsockopt(io->rx_fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
         setsockopt(io->rx_fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero);
@@ -150,7 +186,7 @@ int vtep_io_open(const struct ip_addr *local, uint16_t port, struct vtep_io **ou
     }
     size = VTEP_SNDBUF;
     setsockopt(io->tx_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-    if ((error = vtep_io_multicast_if(io))) {
+    if ((error = vtep_io_multicast_if(io, io->tx_fd))) {
         *error_msg = "cannot send multicast from the VTEP address's interface";
         errno = error;
         goto fail;
@@ -201,30 +237,87 @@ static bool vtep_io_accept(struct vtep_io *io, struct msghdr *msg)
     return accept;
 }
 
+/* The gso_size of a coalesced run (UDP_GRO control message), 0 if none. */
+static uint32_t vtep_io_gro_size(struct msghdr *msg)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+            int size;
+            memcpy(&size, CMSG_DATA(c), sizeof size);
+            return size > 0 ? (uint32_t)size : 0;
+        }
+    }
+    return 0;
+}
+
+/* Copies len bytes at ofs of a run held in head (room bytes) then spill. */
+static void run_copy(uint8_t *dst, const uint8_t *head, uint32_t room, const uint8_t *spill,
+                     uint32_t ofs, uint32_t len)
+{
+    if (ofs < room) {
+        uint32_t part = room - ofs < len ? room - ofs : len;
+        memcpy(dst, head + ofs, part);
+        dst += part;
+        ofs += part;
+        len -= part;
+    }
+    memcpy(dst, spill + (ofs - room), len);
+}
+
+/* Splits a coalesced run of total bytes into datagrams of size bytes: p keeps
+ * the first, the others get fresh buffers appended to out. Returns how many. */
+static uint32_t vtep_io_split(struct vtep_io *io, struct pkt_pool *pool, struct pkt *p,
+                              const uint8_t *spill, uint32_t total, uint32_t size, struct pkt **out)
+{
+    uint32_t room = pkt_pool_data_room(pool), n = 0;
+
+    p->len = size;
+    out[n++] = p;
+    for (uint32_t ofs = size; ofs < total; ofs += size) {
+        uint32_t len = total - ofs < size ? total - ofs : size;
+        struct pkt *q = pkt_pool_get(pool);
+        if (WEFT_UNLIKELY(!q)) {
+            io->rx_drops[DROP_NO_BUFFER]++;
+            continue;
+        }
+        run_copy(q->data, p->data, room, spill, ofs, len);
+        q->len = len;
+        q->meta.outer_src = p->meta.outer_src;
+        out[n++] = q;
+    }
+    return n;
+}
+
 uint32_t vtep_io_rx_burst(struct vtep_io *io, struct pkt_pool *pool, struct pkt **pkts,
                           uint32_t max)
 {
-    struct mmsghdr msgs[VTEP_BATCH];
-    struct iovec iov[VTEP_BATCH];
-    struct sockaddr_storage from[VTEP_BATCH];
+    struct mmsghdr msgs[VTEP_RX_MSGS];
+    struct iovec iov[VTEP_RX_MSGS][2];
+    struct sockaddr_storage from[VTEP_RX_MSGS];
+    struct pkt *bufs[VTEP_RX_MSGS];
     union {
-        char buf[CMSG_SPACE(sizeof(uint32_t)) + CMSG_SPACE(sizeof(struct in6_pktinfo))];
+        char buf[CMSG_SPACE(sizeof(uint32_t)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+                 CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
-    } control[VTEP_BATCH];
-    uint32_t want = max < VTEP_BATCH ? max : VTEP_BATCH;
+    } control[VTEP_RX_MSGS];
+    uint32_t want = max / VTEP_IO_GRO_SEGS;
+    uint32_t room = pkt_pool_data_room(pool);
     uint32_t have = 0, n = 0;
 
+    want = want == 0 ? 1 : want > VTEP_RX_MSGS ? VTEP_RX_MSGS : want;
     for (; have < want; have++) {
         struct pkt *p = pkt_pool_get(pool);
         if (!p) {
             break;
         }
-        pkts[have] = p;
-        iov[have].iov_base = p->data;
-        iov[have].iov_len = pkt_pool_data_room(pool);
+        bufs[have] = p;
+        iov[have][0].iov_base = p->data;
+        iov[have][0].iov_len = room;
+        iov[have][1].iov_base = io->rx_spill + (size_t)have * VTEP_GRO_ROOM;
+        iov[have][1].iov_len = VTEP_GRO_ROOM;
         memset(&msgs[have], 0, sizeof msgs[have]);
-        msgs[have].msg_hdr.msg_iov = &iov[have];
-        msgs[have].msg_hdr.msg_iovlen = 1;
+        msgs[have].msg_hdr.msg_iov = iov[have];
+        msgs[have].msg_hdr.msg_iovlen = 2;
         msgs[have].msg_hdr.msg_name = &from[have];
         msgs[have].msg_hdr.msg_namelen = sizeof from[have];
         msgs[have].msg_hdr.msg_control = control[have].buf;
@@ -233,29 +326,39 @@ uint32_t vtep_io_rx_burst(struct vtep_io *io, struct pkt_pool *pool, struct pkt 
     int r = have ? recvmmsg(io->rx_fd, msgs, have, MSG_DONTWAIT, NULL) : 0;
     uint32_t got = r > 0 ? (uint32_t)r : 0;
     for (uint32_t i = 0; i < got; i++) {
-        struct pkt *p = pkts[i];
-        if (WEFT_UNLIKELY(!vtep_io_accept(io, &msgs[i].msg_hdr))) {
+        struct pkt *p = bufs[i];
+        struct msghdr *mh = &msgs[i].msg_hdr;
+        uint32_t len = msgs[i].msg_len;
+        uint32_t size = vtep_io_gro_size(mh);
+        if (WEFT_UNLIKELY(!vtep_io_accept(io, mh))) {
             io->rx_drops[DROP_VTEP_NOT_LOCAL]++;
             pkt_pool_put(pool, p);
             continue;
         }
-        if (WEFT_UNLIKELY(msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+        /* A datagram longer than a buffer (or a run cut short) cannot be passed. */
+        if (WEFT_UNLIKELY((mh->msg_flags & MSG_TRUNC) || (len > room && (!size || size > room)))) {
             io->rx_drops[DROP_OVERSIZE]++;
             pkt_pool_put(pool, p);
             continue;
         }
-        p->len = msgs[i].msg_len;
         sockaddr_to_ip(&from[i], &p->meta.outer_src);
+        if (size && len > size) {
+            n += vtep_io_split(io, pool, p, io->rx_spill + (size_t)i * VTEP_GRO_ROOM, len, size,
+                               pkts + n);
+            continue;
+        }
+        p->len = len;
         pkts[n++] = p;
     }
     for (uint32_t i = got; i < have; i++) {
-        pkt_pool_put(pool, pkts[i]);
+        pkt_pool_put(pool, bufs[i]);
     }
     return n;
 }
 
-uint32_t vtep_io_tx_burst(struct vtep_io *io, struct pkt **pkts, const struct ip_addr *const *dsts,
-                          uint32_t n)
+/* Ordinary datagrams, outer headers built by the core: the raw socket. */
+static uint32_t vtep_io_raw_send(struct vtep_io *io, struct pkt **pkts,
+                                 const struct ip_addr *const *dsts, uint32_t n)
 {
     struct mmsghdr msgs[VTEP_BATCH];
     struct iovec iov[VTEP_BATCH];
@@ -287,6 +390,136 @@ uint32_t vtep_io_tx_burst(struct vtep_io *io, struct pkt **pkts, const struct ip
         }
     }
     return sent;
+}
+
+/* A UDP send socket on the VTEP address and port sport (0: ephemeral); -1 if
+ * the port is taken. It never receives: a filter drops whatever reaches it. */
+static int vtep_io_udp_socket(const struct vtep_io *io, uint16_t sport)
+{
+    static struct sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+    struct sock_fprog prog = {.len = 1, .filter = drop_all};
+    struct sockaddr_storage ss;
+    bool v4 = ip_addr_is_v4(&io->local);
+    int size = VTEP_SPORT_SNDBUF;
+    /* DF set and the device MTU used, as for the raw socket's datagrams. */
+    int pmtu = v4 ? IP_PMTUDISC_PROBE : IPV6_PMTUDISC_PROBE;
+    int fd = socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        return -1;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 ||
+        bind(fd, (struct sockaddr *)&ss, vtep_sockaddr(&io->local, sport, &ss)) < 0 ||
+        vtep_io_multicast_if(io, fd) != 0) {
+        close(fd);
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    if (v4) {
+        setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);
+    } else {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu, sizeof pmtu);
+    }
+    return fd;
+}
+
+/* The socket a super-frame with outer source port sport leaves by. */
+static int vtep_io_sport_fd(struct vtep_io *io, uint16_t sport)
+{
+    int *slot = sport >= VXLAN_SPORT_MIN ? &io->sport_fds[sport - VXLAN_SPORT_MIN] : NULL;
+
+    if (slot && *slot > 0) {
+        return *slot - 1;
+    }
+    if (slot && *slot == 0 && io->n_sport_fds < VTEP_MAX_SPORT_FDS) {
+        int fd = vtep_io_udp_socket(io, sport);
+        *slot = fd < 0 ? -1 : fd + 1;
+        if (fd >= 0) {
+            io->n_sport_fds++;
+            return fd;
+        }
+    }
+    if (io->shared_fd < 0) {
+        io->shared_fd = vtep_io_udp_socket(io, 0);
+    }
+    return io->shared_fd;
+}
+
+/* A super-frame (outer headers from the core in front) as UDP GSO sends. */
+static bool vtep_io_gso_send(struct vtep_io *io, const struct pkt *p, const struct ip_addr *dst)
+{
+    uint32_t outer = (p->data[0] >> 4) == 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
+    const uint8_t *udp = p->data + outer;
+    const uint8_t *vxlan = udp + UDP_HEADER_LEN;
+    uint32_t hdr = outer + UDP_HEADER_LEN + VXLAN_HEADER_LEN;
+    uint16_t sport = (uint16_t)(udp[0] << 8 | udp[1]);
+    uint32_t seg_size;
+    enum drop_reason reason;
+
+    if (WEFT_UNLIKELY(p->len <= hdr)) {
+        return false;
+    }
+    uint32_t total =
+        offload_segment_flat(p->data + hdr, p->len - hdr, &p->meta.ol, vxlan, VXLAN_HEADER_LEN,
+                             io->gso_buf, VTEP_GSO_BUF, &seg_size, &reason);
+    int fd = total ? vtep_io_sport_fd(io, sport) : -1;
+    if (fd < 0) {
+        return false;
+    }
+    /* At most 64 segments and 64 KB per send: a super-frame may take two. */
+    uint32_t per_msg = VTEP_UDP_MAX_PAYLOAD / seg_size;
+    per_msg = per_msg > VTEP_GSO_MAX_SEGS ? VTEP_GSO_MAX_SEGS : per_msg;
+    struct sockaddr_storage to;
+    socklen_t to_len = vtep_sockaddr(dst, io->port, &to);
+    struct mmsghdr msgs[4];
+    struct iovec iov[4];
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } control[4];
+    uint32_t n = 0;
+    for (uint32_t ofs = 0; ofs < total && n < 4; ofs += per_msg * seg_size, n++) {
+        uint32_t len = total - ofs < per_msg * seg_size ? total - ofs : per_msg * seg_size;
+        memset(&msgs[n], 0, sizeof msgs[n]);
+        iov[n].iov_base = io->gso_buf + ofs;
+        iov[n].iov_len = len;
+        msgs[n].msg_hdr.msg_iov = &iov[n];
+        msgs[n].msg_hdr.msg_iovlen = 1;
+        msgs[n].msg_hdr.msg_name = &to;
+        msgs[n].msg_hdr.msg_namelen = to_len;
+        msgs[n].msg_hdr.msg_control = control[n].buf;
+        msgs[n].msg_hdr.msg_controllen = sizeof control[n].buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[n].msg_hdr);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t gso = (uint16_t)seg_size;
+        memcpy(CMSG_DATA(c), &gso, sizeof gso);
+    }
+    int r = sendmmsg(fd, msgs, n, MSG_DONTWAIT);
+    io->tx_gso_sends++;
+    return r == (int)n;
+}
+
+uint32_t vtep_io_tx_burst(struct vtep_io *io, struct pkt **pkts, const struct ip_addr *const *dsts,
+                          uint32_t n)
+{
+    uint32_t sent = 0, start = 0;
+
+    /* In order: the ordinary frames before a super-frame go first. */
+    for (uint32_t i = 0; i < n; i++) {
+        if (WEFT_LIKELY(!pkts[i]->meta.ol.gso)) {
+            continue;
+        }
+        sent += vtep_io_raw_send(io, pkts + start, dsts + start, i - start);
+        if (vtep_io_gso_send(io, pkts[i], dsts[i])) {
+            sent++;
+        } else {
+            io->tx_errors++;
+        }
+        start = i + 1;
+    }
+    return sent + vtep_io_raw_send(io, pkts + start, dsts + start, n - start);
 }
 
 int vtep_io_multicast(struct vtep_io *io, const struct ip_addr *group, bool join)

@@ -7,22 +7,78 @@
  * sendmmsg() per address family, and consecutive frames for one local port in
  * one tx burst. A few bursts per wake-up keep one busy port from starving the
  * rest of the loop.
+ *
+ * Offloads end here, where the egress is known: a port that takes them
+ * (port_io.offloads) gets super-frames whole, and runs of TCP segments of one
+ * flow merged into super-frames (software GRO, core/offload.h); a port that
+ * does not gets super-frames cut and partial checksums completed.
  */
 #include <errno.h>
 #include <sys/epoll.h>
 
+#include "core/offload.h"
 #include "lib/compiler.h"
 #include "weftd.h"
 
 #define BURSTS_PER_WAKE 8
+/* Most segments a super-frame becomes: 64 KB at a small MSS. */
+#define MAX_SEGMENTS 128
+
+/* Frames for a port without offloads: each complete before it goes. */
+static void send_complete(struct weftd *d, struct port_io *io, struct pkt **pkts, uint32_t n)
+{
+    struct pkt *segs[MAX_SEGMENTS];
+    uint32_t start = 0;
+
+    for (uint32_t i = 0; i < n; i++) {
+        struct offload_info *ol = &pkts[i]->meta.ol;
+        if (WEFT_LIKELY(!ol->gso && !ol->needs_csum)) {
+            continue;
+        }
+        if (!ol->gso) {
+            if (offload_csum_complete(pkts[i]->data, pkts[i]->len, ol->csum_start,
+                                      ol->csum_offset) != DROP_NONE) {
+                io->tx_errors++;
+            }
+            ol->needs_csum = false;
+            continue;
+        }
+        io->backend->tx_burst(io, pkts + start, i - start);
+        enum drop_reason reason;
+        uint32_t k =
+            offload_segment(pkts[i]->data, pkts[i]->len, ol, d->pool, segs, MAX_SEGMENTS, &reason);
+        if (k == 0) {
+            io->tx_errors++;
+        }
+        io->backend->tx_burst(io, segs, k);
+        for (uint32_t j = 0; j < k; j++) {
+            pkt_pool_put(d->pool, segs[j]);
+        }
+        start = i + 1;
+    }
+    io->backend->tx_burst(io, pkts + start, n - start);
+}
 
 /* Frames for one local port, as long as the run of equal destinations lasts. */
 static void send_port_run(struct weftd *d, uint32_t port_id, struct pkt **pkts, uint32_t n)
 {
     struct weftd_port *port = &d->ports[port_id];
+    struct pkt *merged[WEFTD_BURST * 2];
+    bool fresh[WEFTD_BURST * 2];
 
-    if (WEFT_LIKELY(port->in_use && port->io)) {
-        port->io->backend->tx_burst(port->io, pkts, n);
+    if (WEFT_UNLIKELY(!port->in_use || !port->io)) {
+        return;
+    }
+    if (!port->io->offloads) {
+        send_complete(d, port->io, pkts, n);
+        return;
+    }
+    uint32_t m = offload_gro(pkts, n, d->pool, merged, fresh);
+    port->io->backend->tx_burst(port->io, merged, m);
+    for (uint32_t i = 0; i < m; i++) {
+        if (fresh[i]) {
+            pkt_pool_put(d->pool, merged[i]);
+        }
     }
 }
 
@@ -86,13 +142,14 @@ void weftd_port_input(struct weftd *d, struct weftd_port *port)
 
 void weftd_vtep_input(struct weftd *d, struct vtep_io *vtep)
 {
-    struct pkt *pkts[WEFTD_BURST];
+    /* Each datagram received may be a coalesced run (UDP_GRO). */
+    struct pkt *pkts[WEFTD_BURST / 8 * VTEP_IO_GRO_SEGS];
     struct vswitch_tx tx[WEFTD_BURST * 2];
     struct vswitch_out out = {.tx = tx, .cap = WEFTD_BURST * 2, .flush = dispatch, .ctx = d};
     uint32_t now = weftd_now();
 
     for (int round = 0; round < BURSTS_PER_WAKE; round++) {
-        uint32_t n = vtep_io_rx_burst(vtep, d->pool, pkts, WEFTD_BURST / 2);
+        uint32_t n = vtep_io_rx_burst(vtep, d->pool, pkts, WEFTD_BURST / 8 * VTEP_IO_GRO_SEGS);
         if (n == 0) {
             break;
         }

@@ -292,7 +292,8 @@ static int setup(struct weftd *d)
         *slash = '\0';
         make_dirs(sock_dir, 0755);
     }
-    d->pool = pkt_pool_create(WEFTD_POOL_SIZE, PKT_DEFAULT_DATA_ROOM);
+    /* The large tier holds guests' 64 KB super-frames (and their merges, GRO). */
+    d->pool = pkt_pool_create_tiered(WEFTD_POOL_SIZE, PKT_DEFAULT_DATA_ROOM, 256, 65536 + 64);
     d->sw = d->pool ? vswitch_create(&d->sw_config, d->pool, &error) : NULL;
     d->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (!d->sw || d->epoll_fd < 0) {
