@@ -220,6 +220,17 @@ class Controller:
                 raise LabError(f"timed out after {timeout}s waiting for {what}")
             time.sleep(0.1)
 
+    def add_hosts(self, specs):
+        """Adds a lab host per (name, subnet, index), its weftd an agent of this
+        controller, and waits until all are connected -> {name: Host}."""
+        hosts = {}
+        for name, subnet, index in specs:
+            host = self.lab.add_host(name, subnet, index=index)
+            host.start_weftd(**self.weftd_opts())
+            hosts[name] = host
+        self.wait_connected(*hosts)
+        return hosts
+
     def wait_connected(self, *hosts, timeout=15.0):
         """Waits until every named host has a session with the controller."""
         def connected():

@@ -18,28 +18,17 @@ guest namespace's eth0). Checks:
 * weftd killed with -9 while the controller is down comes back from its saved
   controller state and still forwards.
 """
-import contextlib
-import json
 import signal
-import subprocess
 import time
 
 import pytest
 
+from conftest import tshark_rows
 from controller import Controller
 from lab import Lab
 
 SEGMENT = {"name": "web", "vni": 5001, "replication": "head-end", "arp_suppression": True}
 HOSTS = (("a", 1, 2), ("b", 2, 2), ("c", 2, 3))
-
-
-def tshark_rows(pcap, display_filter, *fields):
-    argv = ["tshark", "-r", str(pcap), "-d", "udp.port==4789,vxlan", "-T", "fields",
-            "-E", "separator=\t", "-Y", display_filter]
-    for f in fields:
-        argv += ["-e", f]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    return [line.split("\t") for line in out.splitlines() if line.strip()]
 
 
 def session(host):
@@ -60,12 +49,7 @@ def topo():
     with Lab() as lab:
         lab.add_router()
         ctl = Controller(lab).start()
-        hosts = {}
-        for name, subnet, index in HOSTS:
-            host = lab.add_host(name, subnet, index=index)
-            host.start_weftd(**ctl.weftd_opts())
-            hosts[name] = host
-        ctl.wait_connected(*hosts)
+        hosts = ctl.add_hosts(HOSTS)
         ctl.api("POST", "/segments", SEGMENT)
         guests = {}
         for i, name in enumerate(hosts):

@@ -24,6 +24,7 @@ import subprocess
 
 import pytest
 
+from conftest import tshark_rows
 from controller import Controller
 from lab import Lab
 
@@ -62,26 +63,12 @@ while True:
 """
 
 
-def tshark_rows(pcap, display_filter, *fields):
-    argv = ["tshark", "-r", str(pcap), "-d", "udp.port==4789,vxlan", "-T", "fields",
-            "-E", "separator=\t", "-Y", display_filter]
-    for f in fields:
-        argv += ["-e", f]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    return [line.split("\t") for line in out.splitlines() if line.strip()]
-
-
 @pytest.fixture(scope="module")
 def topo():
     with Lab() as lab:
         lab.add_router()
         ctl = Controller(lab).start()
-        hosts = {}
-        for name, subnet, index in HOSTS:
-            host = lab.add_host(name, subnet, index=index)
-            host.start_weftd(**ctl.weftd_opts())
-            hosts[name] = host
-        ctl.wait_connected(*hosts)
+        hosts = ctl.add_hosts(HOSTS)
         links = {f"sub{s}" for _, s, _ in HOSTS}
         sources = [[h.ip, f"sub{h.subnet}"] for h in hosts.values()]
         mrouter = lab.router.popen(["/usr/bin/python3", "-c", MROUTER], stdin=subprocess.PIPE)
