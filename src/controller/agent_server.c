@@ -398,9 +398,8 @@ static int send_snapshot(struct agent_session *s, const json_t *view, uint64_t r
         size_t bytes = 0;
         while (part && i < n && json_array_size(part) < AGENT_PROTO_MAX_OPS) {
             json_t *op = json_array_get(ops, i);
-            char *text = json_dumps(op, JSON_COMPACT);
-            size_t len = text ? strlen(text) + 1 : 0;
-            free(text);
+            /* Its size without writing it (the comma after it counted). */
+            size_t len = json_dumpb(op, NULL, 0, JSON_COMPACT) + 1;
             if (json_array_size(part) > 0 && bytes + len > AGENT_PART_BUDGET) {
                 break;
             }
