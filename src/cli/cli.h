@@ -159,6 +159,10 @@ void cli_table_cell(struct cli_table *t, const char *fmt, ...)
 /* Prints the header and rows on stdout and frees the table. */
 void cli_table_print(struct cli_table *t);
 
+/* The TYPE and AGE cells of an entry of weftd's MAC or ARP table: "static"
+ * and "-" (given, never ages), or "learned" and the seconds since it was seen. */
+void cli_table_type_age(struct cli_table *t, json_t *entry);
+
 /* Flushes stdout and turns a failed write (full disk, closed pipe) into an
  * error message and CLI_EXIT_ERROR; returns 'status' otherwise. */
 int cli_finish(const char *prog, int status);

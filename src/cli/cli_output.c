@@ -372,3 +372,15 @@ int cli_finish(const char *prog, int status)
     }
     return status;
 }
+
+void cli_table_type_age(struct cli_table *t, json_t *entry)
+{
+    bool is_static = json_is_true(json_object_get(entry, "static"));
+
+    cli_table_cell(t, "%s", is_static ? "static" : "learned");
+    if (is_static) {
+        cli_table_cell(t, "-");
+    } else {
+        cli_table_cell(t, "%llds", cli_json_int(entry, "age"));
+    }
+}

@@ -72,7 +72,6 @@ static void mac_list_print_table(json_t *data)
 
     for (size_t i = 0; i < n; i++) {
         json_t *e = entries[i];
-        bool is_static = json_is_true(json_object_get(e, "static"));
 
         cli_table_cell(t, "%lld", cli_json_int(e, "vni"));
         cli_table_cell(t, "%s", cli_json_str(e, "mac", "?"));
@@ -81,12 +80,7 @@ static void mac_list_print_table(json_t *data)
         } else {
             cli_table_cell(t, "vtep %s", cli_json_str(e, "vtep", "?"));
         }
-        cli_table_cell(t, "%s", is_static ? "static" : "learned");
-        if (is_static) {
-            cli_table_cell(t, "-");
-        } else {
-            cli_table_cell(t, "%llds", cli_json_int(e, "age"));
-        }
+        cli_table_type_age(t, e);
     }
     cli_table_print(t);
     free(entries);

@@ -69,6 +69,23 @@ def netns_socket(ns, family=socket.AF_INET, kind=socket.SOCK_STREAM):
     return result["sock"]
 
 
+def wait_started(proc, ready, log, timeout, error):
+    """Waits until ready() (an OSError counts as not yet) while weft-controller
+    runs as proc; raises error with log() if it exits or timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise error(f"weft-controller exited with {proc.returncode}:\n{log()}")
+        try:
+            if ready():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise error(f"weft-controller did not answer within {timeout}s:\n{log()}")
+        time.sleep(0.05)
+
+
 class _NetnsHTTPConnection(http.client.HTTPConnection):
     def __init__(self, ns, host, port, timeout):
         super().__init__(host, port, timeout=timeout)
@@ -141,21 +158,9 @@ class Controller:
                                      stderr=subprocess.STDOUT, env=program_env())
         log.close()
         self.lab._procs.append(self.proc)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise LabError(f"weft-controller exited with {self.proc.returncode}:\n"
-                               f"{self.log()}")
-            try:
-                status, _ = self.request("GET", "/status", timeout=1)
-                if status == 200:
-                    return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise LabError(f"weft-controller did not answer within {timeout}s:\n"
-                               f"{self.log()}")
-            time.sleep(0.05)
+        wait_started(self.proc, lambda: self.request("GET", "/status", timeout=1)[0] == 200,
+                     self.log, timeout, LabError)
+        return self
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -279,18 +284,13 @@ class LocalController:
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT,
                                          env=dict(os.environ, **SANITIZER_ENV))
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"weft-controller exited with {self.proc.returncode}:\n"
-                                     f"{self.log_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.api_port), timeout=1):
-                    return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"weft-controller does not listen:\n{self.log_text()}")
-                time.sleep(0.05)
+
+        def listens():
+            with socket.create_connection(("127.0.0.1", self.api_port), timeout=1):
+                return True
+
+        wait_started(self.proc, listens, self.log_text, timeout, AssertionError)
+        return self
 
     def log_text(self):
         return self.log_path.read_text() if self.log_path.exists() else ""

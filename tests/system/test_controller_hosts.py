@@ -47,8 +47,7 @@ def wait_session(host, state="connected", timeout=20.0):
 @pytest.fixture(scope="module")
 def topo():
     with Lab() as lab:
-        lab.add_router()
-        ctl = Controller(lab).start()
+        ctl = Controller(lab).start()  # and the lab's router
         hosts = ctl.add_hosts(HOSTS)
         ctl.api("POST", "/segments", SEGMENT)
         guests = {}

@@ -66,8 +66,7 @@ while True:
 @pytest.fixture(scope="module")
 def topo():
     with Lab() as lab:
-        lab.add_router()
-        ctl = Controller(lab).start()
+        ctl = Controller(lab).start()  # and the lab's router
         hosts = ctl.add_hosts(HOSTS)
         links = {f"sub{s}" for _, s, _ in HOSTS}
         sources = [[h.ip, f"sub{h.subnet}"] for h in hosts.values()]
