@@ -1864,12 +1864,37 @@ json_t *agent_index_segment_vteps_json(const struct agent_index *idx, uint32_t v
     return json_pack("{s:o}", "items", items);
 }
 
+/* A binding of addr that does not count yet because its host has never said
+ * hello (no VTEP): *port gets the port. The REST views show it, with no VTEP,
+ * since the API promises a port's bindings in the tables before any traffic;
+ * hosts are sent it once the host is there. NULL when there is none. */
+static const json_t *pending_binding(const json_t *t, bool is_mac, const char *addr,
+                                     const char **port)
+{
+    const json_t *all = json_object_get(json_object_get(t, is_mac ? "mac_c" : "ip_c"), addr);
+    const json_t *best = NULL;
+    const char *cand;
+    json_t *e;
+
+    /* Should two ports bind it (the API refuses that), the lowest port name, as
+     * when the bindings count. */
+    json_object_foreach((json_t *)all, cand, e)
+    {
+        if (cand[0] == 'b' && (!best || strcmp(cand + 2, *port) < 0)) {
+            *port = cand + 2;
+            best = e;
+        }
+    }
+    return best;
+}
+
 json_t *agent_index_segment_macs_json(const struct agent_index *idx, uint32_t vni)
 {
-    const json_t *macs = json_object_get(table_of(idx, vni), "macs");
+    const json_t *t = table_of(idx, vni);
+    const json_t *macs = json_object_get(t, "macs");
     json_t *items = json_array();
     size_t n;
-    const char **keys = sorted_keys(macs, &n);
+    const char **keys = sorted_keys(json_object_get(t, "mac_c"), &n);
 
     if (!items || !keys) {
         json_decref(items);
@@ -1878,10 +1903,20 @@ json_t *agent_index_segment_macs_json(const struct agent_index *idx, uint32_t vn
     }
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_object_get(macs, keys[i]);
-        json_t *item =
-            json_pack("{s:s,s:O,s:O,s:O,s:O}", "mac", keys[i], "host", json_object_get(e, "host"),
-                      "vtep", json_object_get(e, "vtep"), "port", json_object_get(e, "port"),
-                      "source", json_object_get(e, "source"));
+        const char *port;
+        json_t *item;
+        if (!e) {
+            const json_t *b = pending_binding(t, true, keys[i], &port);
+            if (b) {
+                json_array_append_new(items, json_pack("{s:s,s:O,s:n,s:s,s:s}", "mac", keys[i],
+                                                       "host", json_object_get(b, "host"), "vtep",
+                                                       "port", port, "source", "binding"));
+            }
+            continue;
+        }
+        item = json_pack("{s:s,s:O,s:O,s:O,s:O}", "mac", keys[i], "host",
+                         json_object_get(e, "host"), "vtep", json_object_get(e, "vtep"), "port",
+                         json_object_get(e, "port"), "source", json_object_get(e, "source"));
         if (item && !is_binding(e)) {
             json_object_set(item, "revision", json_object_get(e, "revision"));
         }
@@ -1901,10 +1936,11 @@ static int cmp_ip_key(const void *a, const void *b)
 
 json_t *agent_index_segment_arp_json(const struct agent_index *idx, uint32_t vni)
 {
-    const json_t *ips = json_object_get(table_of(idx, vni), "ips");
+    const json_t *t = table_of(idx, vni);
+    const json_t *ips = json_object_get(t, "ips");
     json_t *items = json_array();
     size_t n;
-    const char **keys = sorted_keys(ips, &n);
+    const char **keys = sorted_keys(json_object_get(t, "ip_c"), &n);
 
     if (!items || !keys) {
         json_decref(items);
@@ -1914,6 +1950,17 @@ json_t *agent_index_segment_arp_json(const struct agent_index *idx, uint32_t vni
     qsort(keys, n, sizeof *keys, cmp_ip_key);
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_object_get(ips, keys[i]);
+        const char *port;
+        if (!e) {
+            const json_t *b = pending_binding(t, false, keys[i], &port);
+            if (b) {
+                json_array_append_new(items,
+                                      json_pack("{s:s,s:O,s:O,s:s}", "ip", keys[i], "mac",
+                                                json_object_get(b, "mac"), "host",
+                                                json_object_get(b, "host"), "source", "binding"));
+            }
+            continue;
+        }
         json_array_append_new(items, json_pack("{s:s,s:O,s:O,s:O}", "ip", keys[i], "mac",
                                                json_object_get(e, "mac"), "host",
                                                json_object_get(e, "host"), "source",
