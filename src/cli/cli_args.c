@@ -5,8 +5,8 @@
  */
 #include "cli/cli.h"
 
-#include <errno.h>
 #include <ctype.h>
+#include <errno.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +14,7 @@
 #include "core/vxlan.h"
 #include "lib/ether.h"
 #include "lib/ip_addr.h"
+#include "lib/name.h"
 
 /* Reads a decimal number with nothing around it; 0 or EINVAL/ERANGE. */
 static int cli_strtoul(const char *text, int base, unsigned long *out)
@@ -82,13 +83,7 @@ int cli_check_ip(const char *prog, const char *what, const char *text)
 
 int cli_check_port_name(const char *prog, const char *text)
 {
-    size_t len = strlen(text);
-    bool ok = len >= 1 && len <= 31;
-
-    for (size_t i = 0; ok && i < len; i++) {
-        ok = isalnum((unsigned char)text[i]) || strchr("-_.", text[i]);
-    }
-    if (!ok) {
+    if (!name_valid(text, 31)) {
         return cli_usage_error(prog,
                                "invalid port name '%s': use 1 to 31 letters, digits, '-', "
                                "'_' or '.'",

@@ -11,11 +11,11 @@
 #include "cli/ctl.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/compiler.h"
+#include "lib/name.h"
 
 /* Room for the common options and every option of the largest collection. */
 #define CTL_MAX_LONG_OPTIONS 48
@@ -25,9 +25,6 @@
 
 /* The API's limit on descriptions. */
 #define CTL_TEXT_MAX 255
-
-/* The operand of show, set and del; the API's names are URL-safe. */
-#define CTL_NAME_CHARS "-_."
 
 static const char *const ctl_verb_names[CTL_N_VERBS] = {"add", "set", "list", "show", "del"};
 
@@ -39,13 +36,8 @@ static const struct ctl_collection *ctl_current;
 
 int ctl_check_name(const char *prog, const char *what, const char *text, size_t max)
 {
-    size_t len = strlen(text);
-    bool ok = len >= 1 && len <= max && strcmp(text, ".") != 0 && strcmp(text, "..") != 0;
-
-    for (size_t i = 0; ok && i < len; i++) {
-        ok = isalnum((unsigned char)text[i]) || strchr(CTL_NAME_CHARS, text[i]);
-    }
-    if (!ok) {
+    /* "." and ".." would change the URL path they are put in. */
+    if (!name_valid(text, max) || strcmp(text, ".") == 0 || strcmp(text, "..") == 0) {
         return cli_usage_error(prog,
                                "invalid %s '%s': use 1 to %zu letters, digits, '-', '_' or '.'",
                                what, text, max);

@@ -26,6 +26,7 @@
 
 #include "controller/api_internal.h"
 #include "lib/log.h"
+#include "lib/name.h"
 
 /* docs/api.md: bodies over 1 MiB are refused. evhttp itself cuts off bodies
  * over twice that before reading them (413 without a JSON body), so a
@@ -304,7 +305,7 @@ static int api_check_query(struct api_request *r, const char *const *known, stru
             return api_fail(err, 422, kv->key, "unknown query parameter '%s'%s", kv->key,
                             known ? "; GET /api/v1/ports takes host and segment" : "");
         }
-        if (!api_name_valid(kv->value, 63)) {
+        if (!name_valid(kv->value, 63)) {
             return api_fail(err, 422, kv->key, "query parameter '%s' must be a name, not '%s'",
                             kv->key, kv->value);
         }

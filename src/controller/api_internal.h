@@ -133,9 +133,6 @@ extern const struct api_kind api_pool_kind;
 extern const struct api_kind api_segment_kind;
 extern const struct api_kind api_port_kind;
 
-/* True for 1..max of [A-Za-z0-9_.-]. */
-bool api_name_valid(const char *s, size_t max);
-
 /* Validates body against kind's fields and returns the normalized object in
  * the kind's field order, defaults filled in (from base's values first when
  * base is given: PATCH). NULL with err filled when something is wrong. */

@@ -12,25 +12,9 @@
 
 #include "controller/api_internal.h"
 #include "lib/ether.h"
+#include "lib/name.h"
 
 #define API_NAME_SET_MAX 4096
-
-bool api_name_valid(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > max) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-')) {
-            return false;
-        }
-    }
-    return true;
-}
 
 bool api_vlan_list_parse(const char *text, uint8_t map[512])
 {
@@ -109,7 +93,7 @@ static json_t *schema_name_set(const struct api_field *f, const json_t *v, struc
     json_array_foreach(v, i, item)
     {
         const char *s = json_string_value(item);
-        if (!s || !api_name_valid(s, 63)) {
+        if (!s || !name_valid(s, 63)) {
             api_fail(err, 422, f->name,
                      "'%s' item %zu must be a host id: 1-63 characters from A-Z a-z 0-9 _ . -",
                      f->name, i);
@@ -222,7 +206,7 @@ static json_t *schema_value(const struct api_field *f, const json_t *v, struct a
     }
     switch (f->type) {
     case API_FIELD_NAME:
-        if (!s || !api_name_valid(s, f->max)) {
+        if (!s || !name_valid(s, f->max)) {
             api_fail(err, 422, f->name,
                      "'%s' must be a name: 1-%llu characters from A-Z a-z 0-9 _ . -%s", f->name,
                      (unsigned long long)f->max,

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/arp.h"
+#include "lib/name.h"
 #include "weftd.h"
 
 static bool key_known(const char *key, const char *const *known)
@@ -381,23 +382,6 @@ static enum weftd_status bindings_parse(json_t *v, struct port_config *cfg, char
     return WEFTD_OK;
 }
 
-static bool name_valid(const char *name)
-{
-    size_t len = strlen(name);
-
-    if (len == 0 || len >= WEFTD_NAME_MAX) {
-        return false;
-    }
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.')) {
-            return false;
-        }
-    }
-    return true;
-}
-
 enum weftd_status weftd_port_parse(const struct weftd *d, json_t *spec, struct weftd_port *port,
                                    struct port_config *cfg, char *msg)
 {
@@ -428,7 +412,7 @@ enum weftd_status weftd_port_parse(const struct weftd *d, json_t *spec, struct w
         (st = get_bool(spec, "port_security", &cfg->port_security, msg))) {
         return st;
     }
-    if (!name || !name_valid(name)) {
+    if (!name || !name_valid(name, WEFTD_NAME_MAX - 1)) {
         return weftd_error(msg, WEFTD_INVALID,
                            "a port needs a 'name' of 1-31 letters, digits, '-', '_' or '.'");
     }
