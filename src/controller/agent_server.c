@@ -44,6 +44,10 @@
 #include "lib/log.h"
 #include "proto/agent_proto.h"
 
+/* Room for a whole cluster of hosts reconnecting at once (after a controller
+ * restart): 1000 hellos must not overflow the accept queue (the kernel caps
+ * it at net.core.somaxconn, 4096 by default). */
+#define AGENT_SERVER_BACKLOG  4096
 #define AGENT_SEND_QUEUE_MAX  (64u << 20) /* a session whose peer stops reading is closed */
 #define AGENT_CLOSE_LINGER_MS 2000        /* time the last bytes get to leave before close */
 #define AGENT_AUTH_DELAY_MS   100         /* first failed hello's delay; doubles per failure */
@@ -1287,7 +1291,7 @@ int agent_server_start(struct event_base *base, struct store *store,
     srv->listener =
         evconnlistener_new_bind(base, agent_server_accept, srv,
                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-                                128, (struct sockaddr *)&ss, sslen);
+                                AGENT_SERVER_BACKLOG, (struct sockaddr *)&ss, sslen);
     if (!srv->listener) {
         rc = errno ? errno : EADDRINUSE;
         snprintf(err, errlen, "cannot listen for agents on %s: %s", cfg->listen, strerror(rc));
