@@ -13,8 +13,9 @@
 #include <stdlib.h>
 
 #include "core/arp.h"
-#include "core/offload.h"
+#include "core/icmp.h"
 #include "core/parse.h"
+#include "core/offload.h"
 #include "core/vxlan.h"
 #include "lib/compiler.h"
 #include "lib/hash.h"
@@ -35,7 +36,8 @@ struct id_list {
 struct vs_port {
     bool in_use;
     struct port_config cfg;
-    uint32_t mac_count; /* learned entries pointing here */
+    uint32_t mac_count;         /* learned entries pointing here */
+    struct icmp_rate pmtu_rate; /* too-big errors sent back to this port */
     struct vswitch_counters ctr;
 };
 
@@ -77,6 +79,7 @@ struct vswitch {
     uint32_t ev_count;
     uint64_t ev_lost; /* since the last drain that reported them */
     struct vswitch_stats stats;
+    uint32_t now; /* the clock of the vswitch_input_port() call under way */
 };
 
 /* ---- Small helpers -------------------------------------------------------- */
@@ -194,6 +197,7 @@ void vswitch_config_default(struct vswitch_config *cfg)
     cfg->arp_capacity = ARP_DEFAULT_CAPACITY;
     cfg->arp_age_seconds = ARP_DEFAULT_AGE;
     cfg->event_capacity = VSWITCH_EVENTS_DEFAULT;
+    cfg->pmtu_icmp_rate = ICMP_PMTU_RATE_DEFAULT;
 }
 
 struct vswitch *vswitch_create(const struct vswitch_config *cfg, struct pkt_pool *pool, int *error)
@@ -1176,6 +1180,34 @@ static void emit_port(struct vswitch *sw, struct vswitch_out *out, struct pkt *p
     count_tx(sw, &port->ctr, seg, p->len, flood);
 }
 
+/* A frame from a local port too big for the underlay once encapsulated for
+ * vtep: tells its sender, out of the ingress port (tagged as that port
+ * wants), the largest IP packet that fits: the underlay MTU less the outer
+ * headers of vtep's family and the frame's own Ethernet header (with any tag
+ * that rides along). p is left to the caller, who drops it. */
+WEFT_COLD static void pmtu_reply(struct vswitch *sw, struct vswitch_out *out, const struct pkt *p,
+                                 const struct vs_vtep *vtep, struct vs_segment *seg)
+{
+    uint32_t overhead = (uint32_t)vtep->tmpl.len + p->meta.l3_ofs;
+    struct vs_port *port = &sw->ports[p->meta.in_port];
+
+    if (sw->cfg.pmtu_icmp_rate == 0 || sw->cfg.underlay_mtu <= overhead ||
+        !icmp_too_big_wanted(p, sw->cfg.underlay_mtu - overhead)) {
+        return;
+    }
+    if (!icmp_rate_take(&port->pmtu_rate, sw->now, sw->cfg.pmtu_icmp_rate)) {
+        sw->stats.pmtu_icmp_ratelimited++;
+        return;
+    }
+    struct pkt *icmp =
+        icmp_too_big_make(sw->pool, p, sw->cfg.underlay_mtu - overhead, port->cfg.mtu);
+    if (!icmp) {
+        return;
+    }
+    sw->stats.pmtu_icmp_sent++;
+    emit_port(sw, out, icmp, p->meta.in_port, seg, false);
+}
+
 /* Encapsulates a frame for a remote VTEP (or the segment's multicast group),
  * with VXLAN flags beyond I when vxlan_flags asks (the replication marker). */
 static void emit_vtep(struct vswitch *sw, struct vswitch_out *out, struct pkt *p, uint32_t vtep_id,
@@ -1195,6 +1227,10 @@ static void emit_vtep(struct vswitch *sw, struct vswitch_out *out, struct pkt *p
         reason = vxlan_encap_flags(p, &vtep->tmpl, seg->cfg.vni, sw->cfg.underlay_mtu, vxlan_flags);
     }
     if (WEFT_UNLIKELY(reason != DROP_NONE)) {
+        /* Known unicast from a guest only: flooded copies are dropped silently. */
+        if (reason == DROP_UNDERLAY_MTU && !flood && p->meta.in_port != PKT_PORT_OVERLAY) {
+            pmtu_reply(sw, out, p, vtep, seg);
+        }
         drop_pkt(sw, p, reason, NULL, &seg->ctr);
         return;
     }
@@ -1658,6 +1694,7 @@ void vswitch_input_port(struct vswitch *sw, uint16_t port_id, struct pkt **pkts,
     };
     bool up = cfg->admin_up;
     uint64_t bytes = 0;
+    sw->now = now;
     for (uint32_t i = 0; i < n; i++) {
         struct pkt *p = pkts[i];
         if (i + 1 < n) {

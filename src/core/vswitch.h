@@ -31,6 +31,13 @@
  *
  * Events: what the switch learns on its local ports (MACs, IP -> MAC) is
  * queued in a bounded ring for the owner to report to the controller.
+ *
+ * Path MTU: a known-unicast frame from a local port that would exceed the
+ * underlay MTU once encapsulated is dropped (underlay_mtu) and, when it is
+ * IPv4 with DF or IPv6, answered out of its ingress port with an ICMP
+ * fragmentation-needed / packet-too-big giving the largest IP packet that
+ * fits (core/icmp.h), at most pmtu_icmp_rate per port per second. Flooded
+ * copies and IPv4 without DF are only dropped; the switch never fragments.
  */
 #ifndef WEFT_CORE_VSWITCH_H
 #define WEFT_CORE_VSWITCH_H
@@ -66,10 +73,12 @@ struct vswitch_config {
     uint32_t arp_capacity;      /* entries in the ARP table, all segments together */
     uint32_t arp_age_seconds;   /* learned IP -> MAC entries unseen this long are removed */
     uint32_t event_capacity;    /* learn events held until drained, 1 .. VSWITCH_EVENTS_MAX */
+    uint32_t pmtu_icmp_rate;    /* too-big ICMP errors per port per second, 0 = never sent */
 };
 
 /* Defaults: 4096 segments, 1M MACs, 300 s aging, port 4789, underlay MTU 1500,
- * 64K ARP entries aged after 300 s, 4096 events. */
+ * 64K ARP entries aged after 300 s, 4096 events, 100 too-big errors per port
+ * per second. */
 void vswitch_config_default(struct vswitch_config *cfg);
 
 /* Creates a switch whose flood copies come from pool, and whose drops go back to it.
@@ -279,19 +288,21 @@ struct vswitch_counters {
 };
 
 struct vswitch_stats {
-    struct vswitch_counters total; /* rx: every frame in; drops: every drop by reason */
-    uint64_t mac_learned;          /* new entries learned */
-    uint64_t mac_moves;            /* learned entries that moved port<->port or port<->VTEP */
-    uint64_t mac_aged;             /* entries removed by aging */
-    uint64_t mac_table_full;       /* sources not learned because the table was full */
-    uint64_t arp_suppressed;       /* ARP requests answered by the switch */
-    uint64_t arp_learned;          /* new IP -> MAC entries learned */
-    uint64_t arp_changed;          /* learned entries whose MAC changed (gratuitous ARP) */
-    uint64_t arp_aged;             /* learned entries removed by aging */
-    uint64_t arp_table_full;       /* addresses not learned because the table was full */
-    uint64_t events_lost;          /* learn events lost to a full ring */
-    uint64_t proxy_replicated;     /* marked frames this host replicated to its subnet */
-    uint64_t proxy_mark_ignored;   /* marked frames of a segment not in BUM_PROXY mode */
+    struct vswitch_counters total;  /* rx: every frame in; drops: every drop by reason */
+    uint64_t mac_learned;           /* new entries learned */
+    uint64_t mac_moves;             /* learned entries that moved port<->port or port<->VTEP */
+    uint64_t mac_aged;              /* entries removed by aging */
+    uint64_t mac_table_full;        /* sources not learned because the table was full */
+    uint64_t arp_suppressed;        /* ARP requests answered by the switch */
+    uint64_t arp_learned;           /* new IP -> MAC entries learned */
+    uint64_t arp_changed;           /* learned entries whose MAC changed (gratuitous ARP) */
+    uint64_t arp_aged;              /* learned entries removed by aging */
+    uint64_t arp_table_full;        /* addresses not learned because the table was full */
+    uint64_t events_lost;           /* learn events lost to a full ring */
+    uint64_t proxy_replicated;      /* marked frames this host replicated to its subnet */
+    uint64_t proxy_mark_ignored;    /* marked frames of a segment not in BUM_PROXY mode */
+    uint64_t pmtu_icmp_sent;        /* ICMP frag-needed / packet-too-big sent to local guests */
+    uint64_t pmtu_icmp_ratelimited; /* ... not sent: the port's rate limit was reached */
 };
 
 int vswitch_port_counters(const struct vswitch *sw, uint16_t port, struct vswitch_counters *out);

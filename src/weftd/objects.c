@@ -148,15 +148,16 @@ json_t *weftd_stats_json(const struct weftd *d)
                                 io_drops_json(d->vtep[f]->rx_drops, d->vtep[f]->tx_errors));
         }
     }
-    return json_pack("{so sI sI sI sI sI sI sI sI sI sI sI sI so}", "total",
-                     weftd_counters_json(&s.total), "mac_learned", (json_int_t)s.mac_learned,
-                     "mac_moves", (json_int_t)s.mac_moves, "mac_aged", (json_int_t)s.mac_aged,
-                     "mac_table_full", (json_int_t)s.mac_table_full, "arp_suppressed",
-                     (json_int_t)s.arp_suppressed, "arp_learned", (json_int_t)s.arp_learned,
-                     "arp_changed", (json_int_t)s.arp_changed, "arp_aged", (json_int_t)s.arp_aged,
-                     "arp_table_full", (json_int_t)s.arp_table_full, "events_lost",
-                     (json_int_t)s.events_lost, "proxy_replicated", (json_int_t)s.proxy_replicated,
-                     "proxy_mark_ignored", (json_int_t)s.proxy_mark_ignored, "io", io);
+    return json_pack(
+        "{so sI sI sI sI sI sI sI sI sI sI sI sI sI sI so}", "total", weftd_counters_json(&s.total),
+        "mac_learned", (json_int_t)s.mac_learned, "mac_moves", (json_int_t)s.mac_moves, "mac_aged",
+        (json_int_t)s.mac_aged, "mac_table_full", (json_int_t)s.mac_table_full, "arp_suppressed",
+        (json_int_t)s.arp_suppressed, "arp_learned", (json_int_t)s.arp_learned, "arp_changed",
+        (json_int_t)s.arp_changed, "arp_aged", (json_int_t)s.arp_aged, "arp_table_full",
+        (json_int_t)s.arp_table_full, "events_lost", (json_int_t)s.events_lost, "proxy_replicated",
+        (json_int_t)s.proxy_replicated, "proxy_mark_ignored", (json_int_t)s.proxy_mark_ignored,
+        "pmtu_icmp_sent", (json_int_t)s.pmtu_icmp_sent, "pmtu_icmp_ratelimited",
+        (json_int_t)s.pmtu_icmp_ratelimited, "io", io);
 }
 
 /* ---- Segments ------------------------------------------------------------ */

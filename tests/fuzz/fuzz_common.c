@@ -392,6 +392,21 @@ static bool is_arp_answer(const struct vswitch *sw, const struct pkt *p,
            arp_entry_mac(e) == eth_addr_to_u64(arp + 8);
 }
 
+/* The switch's own path MTU error (core/icmp.h) back to the ingress port: IPv4
+ * ICMP type 3 code 4, or ICMPv6 type 2, right after the IP header (the tag the
+ * egress pushed is not in meta's offsets). */
+static bool is_pmtu_answer(const struct pkt *p, bool tagged)
+{
+    uint32_t l4 = p->meta.l4_ofs + (tagged ? 4u : 0u);
+    const uint8_t *d = p->data;
+
+    if (!p->meta.l4_ofs || p->len < l4 + 8) {
+        return false;
+    }
+    return (p->meta.ip_proto == 1 && d[l4] == 3 && d[l4 + 1] == 4) ||
+           (p->meta.ip_proto == 58 && d[l4] == 2 && d[l4 + 1] == 0);
+}
+
 static void check_port_output(struct run *r, const struct pkt *p, uint32_t port)
 {
     const struct vswitch *sw = r->fs->sw;
@@ -405,7 +420,7 @@ static void check_port_output(struct run *r, const struct pkt *p, uint32_t port)
                p->meta.segment);
     FUZZ_CHECK(p->len >= 14, "port output of %u bytes", p->len);
     bool tagged = pc->mode == PORT_TRUNK && sc->vlan != pc->native_vlan;
-    FUZZ_CHECK(port != r->in_port || is_arp_answer(sw, p, sc, tagged),
+    FUZZ_CHECK(port != r->in_port || is_arp_answer(sw, p, sc, tagged) || is_pmtu_answer(p, tagged),
                "frame sent back out of its ingress port %u", port);
     FUZZ_CHECK(p->len <= pc->mtu + 14 + 4u * (p->meta.n_tags + tagged),
                "%u-byte frame out of port %u (MTU %u, %u tags)", p->len, port, pc->mtu,

@@ -2249,11 +2249,14 @@ static void test_underlay_mtu(void **state)
     expect_vxlan_to(fx, fx->v2, VTEP2, 5001, fx->f, len);
     out_free(fx);
 
-    /* One byte more: dropped and counted, never truncated. */
+    /* One byte more: dropped and counted, never truncated; the guest is told
+     * (DF is set) the largest packet that fits, 1600 - 36 - 14 (see the PMTU tests). */
     len = frame_udp4(fx->f, MACR2, MAC5, IP1, IP2, 1000, 2000, 1523);
     assert_int_equal(len, 1565);
     run_port(fx, big, fx->f, len, NOW);
-    assert_int_equal(fx->out.n, 0);
+    EXPECT_DESTS(fx, big);
+    assert_int_equal(be16(tx_for(fx, big)->data + 14 + 20 + 6), 1550);
+    out_free(fx);
     struct vswitch_counters c = seg_ctr(fx, fx->seg1);
     expect_only_drops(&c, DROP_UNDERLAY_MTU, 1);
     struct vswitch_stats s = stats(fx);
@@ -2311,6 +2314,296 @@ static void test_underlay_mtu(void **state)
     assert_int_equal(tx_for(fx, fx->t1)->len, 1518);
     assert_int_equal(tx_for(fx, jt)->len, 1518);
     out_free(fx);
+}
+
+/* ---- Path MTU: ICMP errors back to the guest ------------------------------ */
+
+/* A 9000-byte access port of segment 5001 with MACR2 known behind VTEP2: its
+ * frames up to 1564 bytes fit the 1600-byte underlay. */
+static uint16_t pmtu_setup(struct fx *fx)
+{
+    struct port_config pc;
+
+    port_config_default(&pc);
+    pc.access_segment = fx->seg1;
+    pc.mtu = 9000;
+    uint16_t big = add_port(fx, &pc);
+    learn_remote(fx, VTEP2, 5001, MACR2, NOW);
+    return big;
+}
+
+/* The output to port is an IPv4 frag-needed (its IP header at l3) from ip_from
+ * to ip_to, MTU mtu, quoting orig_ip (the IP packet that was too big). */
+static void expect_frag_needed(const struct fx *fx, uint16_t port, size_t l3, const char *mac_from,
+                               const char *mac_to, const uint8_t *orig_ip, uint16_t mtu)
+{
+    const struct pkt *q = tx_for(fx, port);
+    const uint8_t *d = q->data;
+    struct eth_addr from = mac(mac_from), to = mac(mac_to);
+
+    assert_int_equal(q->len, l3 + 576);
+    assert_memory_equal(d, to.bytes, 6);
+    assert_memory_equal(d + 6, from.bytes, 6);
+    const uint8_t *ip = d + l3;
+    assert_int_equal(ip[0], 0x45);
+    assert_int_equal(be16(ip + 2), 576);
+    assert_int_equal(ip[9], 1);
+    assert_int_equal(csum_fold(csum_partial(ip, 20, 0)), 0);
+    assert_memory_equal(ip + 12, orig_ip + 16, 4);
+    assert_memory_equal(ip + 16, orig_ip + 12, 4);
+    assert_int_equal(ip[20], 3);
+    assert_int_equal(ip[21], 4);
+    assert_int_equal(be16(ip + 26), mtu);
+    assert_memory_equal(ip + 28, orig_ip, 548);
+    assert_int_equal(csum_fold(csum_partial(ip + 20, 556, 0)), 0);
+}
+
+static void test_pmtu_icmp_access_port(void **state)
+{
+    struct fx *fx = *state;
+    uint16_t big = pmtu_setup(fx);
+
+    /* 1551 bytes of IP (a 1565-byte frame, DF set by the builder): one too many. */
+    size_t len = frame_udp4(fx->f, MACR2, MAC5, IP1, IP2, 1000, 2000, 1523);
+    struct vswitch_counters c0 = port_ctr(fx, big); /* it got learn_remote()'s broadcast */
+    run_port(fx, big, fx->f, len, NOW);
+    EXPECT_DESTS(fx, big);
+    expect_frag_needed(fx, big, 14, MACR2, MAC5, fx->f + 14, 1550);
+    out_free(fx);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.pmtu_icmp_sent, 1);
+    assert_int_equal(s.pmtu_icmp_ratelimited, 0);
+    expect_only_drops(&s.total, DROP_UNDERLAY_MTU, 1); /* the frame itself still counts */
+    struct vswitch_counters c = port_ctr(fx, big);
+    assert_int_equal(c.tx_packets - c0.tx_packets, 1);
+    assert_int_equal(c.tx_bytes - c0.tx_bytes, 14 + 576);
+
+    /* Without DF: dropped and counted, no error (the switch does not fragment). */
+    fx->f[14 + 6] = 0;
+    fx->f[14 + 10] = fx->f[14 + 11] = 0;
+    uint16_t sum = csum_fold(csum_partial(fx->f + 14, 20, 0));
+    memcpy(fx->f + 14 + 10, &sum, 2);
+    run_port(fx, big, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    s = stats(fx);
+    assert_int_equal(s.pmtu_icmp_sent, 1);
+    expect_only_drops(&s.total, DROP_UNDERLAY_MTU, 2);
+
+    /* An ICMP error that is too big: never answered with another. */
+    len = frame_icmp4(fx->f, MACR2, MAC5, IP1, IP2, 1523);
+    fx->f[14 + 20] = 11;
+    run_port(fx, big, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    /* ... an echo request is. */
+    len = frame_icmp4(fx->f, MACR2, MAC5, IP1, IP2, 1523);
+    run_port(fx, big, fx->f, len, NOW);
+    EXPECT_DESTS(fx, big);
+    out_free(fx);
+
+    /* Non-IP, too big: dropped only. */
+    len = frame_put_eth(fx->f, MACR2, MAC5, NULL, 0x88b5);
+    memset(fx->f + len, 0x45, 1551);
+    run_port(fx, big, fx->f, len + 1551, NOW);
+    assert_int_equal(fx->out.n, 0);
+
+    /* Flooded (unknown destination), too big: dropped at each peer, no error. */
+    len = frame_udp4(fx->f, MAC9, MAC5, IP1, IP2, 1000, 2000, 1523);
+    struct vswitch_stats before = stats(fx);
+    run_port(fx, big, fx->f, len, NOW);
+    assert_int_equal(fx->out.n, 0);
+    s = stats(fx);
+    assert_int_equal(s.total.drops[DROP_UNDERLAY_MTU] - before.total.drops[DROP_UNDERLAY_MTU], 2);
+    assert_int_equal(s.pmtu_icmp_sent, 2);
+
+    /* Priority-tagged (VID 0) on the access port: the tag is the switch's, removed,
+     * so it does not ride along (MTU 1550) and the error goes back untagged. */
+    const struct frame_tag prio[2] = {{.tpid = 0x8100, .vid = 0, .pcp = 3}, {0}};
+    len = frame_udp4_tagged(fx->f, MACR2, MAC5, prio, IP1, IP2, 1000, 2000, 1523);
+    run_port(fx, big, fx->f, len, NOW);
+    EXPECT_DESTS(fx, big);
+    assert_int_equal(be16(tx_for(fx, big)->data + 12), ETH_TYPE_IPV4);
+    expect_frag_needed(fx, big, 14, MACR2, MAC5, fx->f + 18, 1550);
+    out_free(fx);
+}
+
+static void test_pmtu_icmp_trunk_port(void **state)
+{
+    struct fx *fx = *state;
+    struct port_config tc;
+
+    trunk_config(&tc, ETH_TYPE_VLAN, 0);
+    port_config_allow_vlan(&tc, 101);
+    tc.mtu = 9000;
+    uint16_t jt = add_port(fx, &tc);
+    learn_remote(fx, VTEP2, 5001, MACR2, NOW);
+
+    /* Tagged VLAN 101, PCP 5: the switch's tag does not ride along (MTU 1550), and the
+     * error goes back tagged as any frame to that trunk, PCP kept. */
+    const struct frame_tag tag101[2] = {{.tpid = 0x8100, .vid = 101, .pcp = 5}, {0}};
+    size_t len = frame_udp4_tagged(fx->f, MACR2, MAC6, tag101, IP1, IP2, 1000, 2000, 1523);
+    run_port(fx, jt, fx->f, len, NOW);
+    EXPECT_DESTS(fx, jt);
+    const uint8_t *d = tx_for(fx, jt)->data;
+    assert_int_equal(be16(d + 12), 0x8100);
+    assert_int_equal(be16(d + 14), 5 << 13 | 101);
+    expect_frag_needed(fx, jt, 18, MACR2, MAC6, fx->f + 18, 1550);
+    out_free(fx);
+
+    /* A customer tag inside (QinQ payload to this switch) rides along: 4 bytes less
+     * for IP (1546), and the error carries it back under the segment's tag. */
+    const struct frame_tag two[3] = {
+        {.tpid = 0x8100, .vid = 101, .pcp = 0}, {.tpid = 0x8100, .vid = 7, .pcp = 0}, {0}};
+    len = frame_udp4_tagged(fx->f, MACR2, MAC6, two, IP1, IP2, 1000, 2000, 1519);
+    assert_int_equal(len, 1569); /* 1565 with the inner tag after the outer one is gone */
+    run_port(fx, jt, fx->f, len, NOW);
+    EXPECT_DESTS(fx, jt);
+    d = tx_for(fx, jt)->data;
+    assert_int_equal(be16(d + 14) & 0x0fff, 101);
+    assert_memory_equal(d + 16, fx->f + 16, 6); /* inner tag and ethertype */
+    expect_frag_needed(fx, jt, 22, MACR2, MAC6, fx->f + 22, 1546);
+    out_free(fx);
+
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.pmtu_icmp_sent, 2);
+}
+
+static void test_pmtu_icmp_ipv6(void **state)
+{
+    struct fx *fx = *state;
+    uint16_t big = pmtu_setup(fx);
+
+    /* 1551 bytes of IPv6 over the IPv4 underlay: told MTU 1550. */
+    size_t len = frame_udp6(fx->f, MACR2, MAC5, "2001:db8::5", "2001:db8::7", 1, 2, 1503, 0);
+    assert_int_equal(len, 1565);
+    run_port(fx, big, fx->f, len, NOW);
+    EXPECT_DESTS(fx, big);
+    const struct pkt *q = tx_for(fx, big);
+    const uint8_t *ip = q->data + 14;
+    assert_int_equal(q->len, 14 + 1280);
+    assert_int_equal(be16(q->data + 12), ETH_TYPE_IPV6);
+    assert_int_equal(ip[6], 58);
+    assert_memory_equal(ip + 8, fx->f + 14 + 24, 16);
+    assert_memory_equal(ip + 24, fx->f + 14 + 8, 16);
+    assert_int_equal(ip[40], 2);
+    assert_int_equal(be16(ip + 44) << 16 | be16(ip + 46), 1550);
+    assert_memory_equal(ip + 48, fx->f + 14, 1232);
+    out_free(fx);
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.pmtu_icmp_sent, 1);
+    expect_only_drops(&s.total, DROP_UNDERLAY_MTU, 1);
+}
+
+/* Over an IPv6 underlay the outer headers take 56 bytes: MTU 1600 - 56 - 14. */
+static void test_pmtu_icmp_ipv6_underlay(void **state)
+{
+    struct fx *fx = *state;
+    struct vswitch_config cfg;
+    int error = -1;
+
+    vswitch_config_default(&cfg);
+    cfg.local_vtep6 = ip("2001:db8::1");
+    cfg.underlay_mtu = 1600;
+    struct vswitch *sw = vswitch_create(&cfg, fx->pool, &error);
+    assert_non_null(sw);
+    struct segment_config sc = {.vni = 77, .bum = BUM_HEAD_END};
+    uint32_t seg = 0, v6 = 0;
+    assert_int_equal(vswitch_segment_add(sw, &sc, &seg), 0);
+    struct ip_addr r6 = ip("2001:db8::2");
+    assert_int_equal(vswitch_segment_peer_add(sw, seg, &r6, &v6), 0);
+    struct eth_addr m = mac(MACR2);
+    assert_int_equal(vswitch_mac_add_static(sw, seg, &m, MAC_DEST_REMOTE(v6), NOW), 0);
+    struct port_config pc;
+    port_config_default(&pc);
+    pc.access_segment = seg;
+    pc.mtu = 9000;
+    uint16_t port = 0;
+    assert_int_equal(vswitch_port_add(sw, &pc, &port), 0);
+
+    size_t len = frame_udp4(fx->f, MACR2, MAC5, IP1, IP2, 1000, 2000, 1503);
+    assert_int_equal(len, 1545); /* 1545 + 56 = 1601 */
+    struct pkt *p = frame_to_pkt(fx->pool, fx->f, len);
+    vswitch_input_port(sw, port, &p, 1, NOW, &fx->out);
+    EXPECT_DESTS(fx, port);
+    expect_frag_needed(fx, port, 14, MACR2, MAC5, fx->f + 14, 1530);
+    out_free(fx);
+    vswitch_destroy(sw);
+}
+
+/* At most 100 errors per port per second (the default); the rest are counted. */
+static void test_pmtu_icmp_rate_limit(void **state)
+{
+    struct fx *fx = *state;
+    uint16_t big = pmtu_setup(fx);
+    size_t len = frame_udp4(fx->f, MACR2, MAC5, IP1, IP2, 1000, 2000, 1523);
+
+    for (int i = 0; i < 100; i++) {
+        run_port(fx, big, fx->f, len, NOW);
+        EXPECT_DESTS(fx, big);
+        out_free(fx);
+    }
+    for (int i = 0; i < 5; i++) {
+        run_port(fx, big, fx->f, len, NOW);
+        assert_int_equal(fx->out.n, 0);
+    }
+    struct vswitch_stats s = stats(fx);
+    assert_int_equal(s.pmtu_icmp_sent, 100);
+    assert_int_equal(s.pmtu_icmp_ratelimited, 5);
+    expect_only_drops(&s.total, DROP_UNDERLAY_MTU, 105);
+    /* Another port has its own bucket. */
+    struct port_config pc;
+    port_config_default(&pc);
+    pc.access_segment = fx->seg1;
+    pc.mtu = 9000;
+    uint16_t other = add_port(fx, &pc);
+    len = frame_udp4(fx->f, MACR2, MAC6, IP1, IP2, 1000, 2000, 1523);
+    run_port(fx, other, fx->f, len, NOW);
+    EXPECT_DESTS(fx, other);
+    out_free(fx);
+    /* The next second refills the bucket. */
+    len = frame_udp4(fx->f, MACR2, MAC5, IP1, IP2, 1000, 2000, 1523);
+    run_port(fx, big, fx->f, len, NOW + 1);
+    EXPECT_DESTS(fx, big);
+    out_free(fx);
+    s = stats(fx);
+    assert_int_equal(s.pmtu_icmp_sent, 102);
+    assert_int_equal(s.pmtu_icmp_ratelimited, 5);
+}
+
+/* pmtu_icmp_rate 0: never sent, only dropped. */
+static void test_pmtu_icmp_off(void **state)
+{
+    struct fx *fx = *state;
+    struct vswitch_config cfg;
+    int error = -1;
+
+    vswitch_config_default(&cfg);
+    assert_int_equal(cfg.pmtu_icmp_rate, 100);
+    cfg.local_vtep4 = ip(VTEP_LOCAL);
+    cfg.pmtu_icmp_rate = 0;
+    struct vswitch *sw = vswitch_create(&cfg, fx->pool, &error);
+    assert_non_null(sw);
+    struct segment_config sc = {.vni = 77, .bum = BUM_HEAD_END};
+    uint32_t seg = 0, v = 0;
+    assert_int_equal(vswitch_segment_add(sw, &sc, &seg), 0);
+    struct ip_addr r = ip(VTEP2);
+    assert_int_equal(vswitch_segment_peer_add(sw, seg, &r, &v), 0);
+    struct eth_addr m = mac(MACR2);
+    assert_int_equal(vswitch_mac_add_static(sw, seg, &m, MAC_DEST_REMOTE(v), NOW), 0);
+    struct port_config pc;
+    port_config_default(&pc);
+    pc.access_segment = seg;
+    uint16_t port = 0;
+    assert_int_equal(vswitch_port_add(sw, &pc, &port), 0);
+    size_t len = frame_udp4(fx->f, MACR2, MAC5, IP1, IP2, 1000, 2000, 1472); /* 1514 + 36 > 1500 */
+    struct pkt *p = frame_to_pkt(fx->pool, fx->f, len);
+    vswitch_input_port(sw, port, &p, 1, NOW, &fx->out);
+    assert_int_equal(fx->out.n, 0);
+    struct vswitch_stats s;
+    vswitch_get_stats(sw, &s);
+    assert_int_equal(s.pmtu_icmp_sent, 0);
+    assert_int_equal(s.pmtu_icmp_ratelimited, 0);
+    expect_only_drops(&s.total, DROP_UNDERLAY_MTU, 1);
+    vswitch_destroy(sw);
 }
 
 /* ---- Malformed frames and resource limits -------------------------------- */
@@ -3854,6 +4147,12 @@ int main(void)
         T(test_decap_errors),
         T(test_decap_inner_vlan_allowed),
         T(test_underlay_mtu),
+        T(test_pmtu_icmp_access_port),
+        T(test_pmtu_icmp_trunk_port),
+        T(test_pmtu_icmp_ipv6),
+        T(test_pmtu_icmp_ipv6_underlay),
+        T(test_pmtu_icmp_rate_limit),
+        T(test_pmtu_icmp_off),
         T(test_malformed_frames),
         T(test_tx_full),
         T(test_tx_flush_callback),
