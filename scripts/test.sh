@@ -5,6 +5,7 @@
 #   1. deps     scripts/install-deps.sh (installs only what is missing)
 #   2. format   clang-format --dry-run -Werror over every *.c/*.h in src, tests, bench
 #   3. build    build/asan: gcc with AddressSanitizer + UndefinedBehaviorSanitizer
+#      release  build/release: the -O3 build the demo and benchmarks use (one test)
 #   4. unit     the cmocka unit tests under the sanitizers, one count per test case
 #   5. fuzz     scripts/fuzz.sh --smoke (libFuzzer harnesses, briefly), when it exists
 #   6. system   /usr/bin/python3 -m pytest tests/system against the build/asan programs
@@ -12,7 +13,8 @@
 # Every stage runs even when an earlier one failed, except those that need the
 # build (unit, system), which are then reported as not run and counted failed.
 # The last line of output is always "N passed, N failed", where N sums: the
-# unit test cases, the format check (one), the fuzz harness runs and the pytest
+# unit test cases, the format check (one), the release build (one), the fuzz
+# harness runs and the pytest
 # test cases; a stage that cannot run, or a failed build, adds one failure.
 # Exit status: 0 when nothing failed, 1 otherwise.
 #
@@ -22,6 +24,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 ROOT=$PWD
 BUILD_DIR=build/asan
+RELEASE_DIR=build/release
 RESULTS_DIR=build/test-results
 PYTHON=/usr/bin/python3
 FUZZ_TIMEOUT=600   # seconds for the whole fuzz smoke stage
@@ -251,6 +254,28 @@ else
     build_ok=1
     echo "build: ok ($(grep -c '^\[[0-9]*/[0-9]*\] ' "$RESULTS_DIR/build.log") steps)"
     summary+=("$(printf '%-8s %s' build "ok")")
+fi
+
+# ---------------------------------------------------------------------------
+# The release build (-O3) is what the demo and the benchmarks run, and gcc's
+# optimiser finds warnings (maybe-uninitialized, array-bounds) that the
+# sanitizer build does not: it must build too. Counted as one test.
+banner "release: $RELEASE_DIR (-O3, warnings fatal)"
+if meson setup --reconfigure "$RELEASE_DIR" --buildtype=release >"$RESULTS_DIR/release-setup.log" 2>&1 ||
+    meson setup --wipe "$RELEASE_DIR" --buildtype=release >"$RESULTS_DIR/release-setup.log" 2>&1 ||
+    { rm -rf "$RELEASE_DIR" && meson setup "$RELEASE_DIR" --buildtype=release \
+        >"$RESULTS_DIR/release-setup.log" 2>&1; }; then
+    if ninja -C "$RELEASE_DIR" -k 0 >"$RESULTS_DIR/release.log" 2>&1; then
+        echo "release: ok"
+        record release 1 0 "-O3 build"
+    else
+        grep -v '^\[[0-9]*/[0-9]*\] ' "$RESULTS_DIR/release.log" | tail -n 80
+        echo "release: FAILED (full log: $RESULTS_DIR/release.log)"
+        record release 0 1 "-O3 build failed"
+    fi
+else
+    cat "$RESULTS_DIR/release-setup.log"
+    record release 0 1 "meson setup failed"
 fi
 
 # ---------------------------------------------------------------------------

@@ -1075,7 +1075,7 @@ int api_object_get(struct api *api, const struct api_kind *kind, const char *nam
                    struct api_reply *reply, struct api_error *err)
 {
     json_t *obj = NULL;
-    uint64_t rev;
+    uint64_t rev = 0; /* set by api_load_named() on success; -O3 cannot tell */
     int status = api_load_named(api, kind, name, &obj, &rev, err);
 
     if (status) {
@@ -1205,7 +1205,7 @@ int api_object_delete(struct api *api, const struct api_kind *kind, const char *
 
     for (int attempt = 0; attempt < API_TXN_RETRIES; attempt++) {
         json_t *old = NULL;
-        uint64_t rev;
+        uint64_t rev = 0; /* set by api_load_current() on success */
         int e;
 
         api_txn_clear(&txn);
