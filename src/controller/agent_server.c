@@ -56,6 +56,10 @@
 #define AGENT_AUTH_TABLE_MAX  4096
 #define AGENT_FULL_REPORT_MAX (64u * AGENT_PROTO_MAX_OPS)  /* entries in one full report */
 #define AGENT_PART_BUDGET     (AGENT_PROTO_MAX_MSG - 4096) /* room left for the envelope */
+/* Store changes wait this long before the sessions get them, so that a burst
+ * (hosts joining at once: each changes every member's VTEP list) becomes one
+ * update per member rather than one per change. */
+#define AGENT_SYNC_DELAY_MS 5
 
 enum session_state {
     SESSION_HELLO,      /* waiting for the hello */
@@ -81,12 +85,13 @@ struct agent_session {
     struct event *aux_timer;  /* the delayed auth error, then the close linger */
     struct agent_host *host;  /* after a successful hello */
     struct agent_hello hello;
-    uint64_t wait_rev; /* SESSION_WAIT_INDEX: the revision of the hello's write */
-    json_t *sent;      /* the view the host was sent */
-    uint64_t view_rev; /* the revision at which sent last changed */
-    bool pending;      /* sent differs from the index's view, waiting for a revision */
-    bool synced;       /* sent is the host's view as of the index's last refresh */
-    json_t *full;      /* a full report in parts: sub-key -> value */
+    uint64_t wait_rev;  /* SESSION_WAIT_INDEX: the revision of the hello's write */
+    bool record_queued; /* SESSION_WAIT_INDEX: its /hosts record waits for the next write */
+    json_t *sent;       /* the view the host was sent */
+    uint64_t view_rev;  /* the revision at which sent last changed */
+    bool pending;       /* sent differs from the index's view, waiting for a revision */
+    bool synced;        /* sent is the host's view as of the index's last refresh */
+    json_t *full;       /* a full report in parts: sub-key -> value */
     json_t *full_ports;
     time_t since;
 };
@@ -113,7 +118,10 @@ struct agent_server {
     struct evconnlistener *listener;
     struct store_watch *watch;
     struct agent_index *idx;
-    uint64_t index_rev;
+    uint64_t index_rev;       /* the revision the index was last refreshed at (sessions have it) */
+    uint64_t applied_rev;     /* the last revision applied to the index, refreshed or not */
+    struct event *sync_timer; /* refreshes the index and syncs the sessions */
+    struct event *record_timer; /* writes the queued hellos' /hosts records */
     struct agent_session *sessions;
     struct agent_host **host_buckets; /* hash table of the hosts by id */
     size_t n_buckets, n_hosts;
@@ -331,23 +339,21 @@ static void host_stale_expired(evutil_socket_t fd, short what, void *ctx)
 
 static void session_free_cb(evutil_socket_t fd, short what, void *ctx);
 
-/* Checks m against the session order, encodes and queues it. */
-static int session_send(struct agent_session *s, const struct agent_msg *m)
+/* Queues a frame that the session order allows (the message's header: type,
+ * revision, more), and re-arms the heartbeat. */
+static int session_queue(struct agent_session *s, const struct agent_msg *header,
+                         const uint8_t *frame, size_t len)
 {
     struct agent_proto_error err;
-    uint8_t *frame = NULL;
-    size_t len;
     int rc;
 
-    if ((rc = agent_proto_session_send(&s->ps, m, &err)) ||
-        (rc = agent_msg_encode(m, 0, &frame, &len, &err))) {
+    if ((rc = agent_proto_session_send(&s->ps, header, &err))) {
         log_error("agent server: session %s (%s): cannot send %s: %s", s->hello.host, s->peer,
-                  agent_msg_type_name(m->type), err.text);
+                  agent_msg_type_name(header->type), err.text);
         return rc;
     }
     rc = bufferevent_write(s->bev, frame, len) == 0 ? 0 : ENOMEM;
-    free(frame);
-    if (rc == 0 && m->type != AGENT_MSG_ERROR) {
+    if (rc == 0 && header->type != AGENT_MSG_ERROR) {
         timer_ms(s->hb_timer, s->srv->cfg.heartbeat_ms);
         if (evbuffer_get_length(bufferevent_get_output(s->bev)) > AGENT_SEND_QUEUE_MAX) {
             return ENOBUFS;
@@ -356,27 +362,69 @@ static int session_send(struct agent_session *s, const struct agent_msg *m)
     return rc;
 }
 
-/* Sends a message given as JSON: agent_proto decodes it, so that it is checked
- * and goes out in the canonical form. */
-static int session_send_json(struct agent_session *s, json_t *msg)
+/* Checks m, encodes and queues it. */
+static int session_send(struct agent_session *s, const struct agent_msg *m)
 {
     struct agent_proto_error err;
-    struct agent_msg m;
-    char *body = json_dumps(msg, JSON_COMPACT);
+    uint8_t *frame = NULL;
+    size_t len;
     int rc;
 
-    if (!body) {
-        return ENOMEM;
-    }
-    rc = agent_msg_decode(body, strlen(body), &m, &err);
-    free(body);
-    if (rc) {
-        log_error("agent server: session %s (%s): built an invalid message: %s", s->hello.host,
-                  s->peer, err.text);
+    if ((rc = agent_msg_encode(m, 0, &frame, &len, &err))) {
+        log_error("agent server: session %s (%s): cannot send %s: %s", s->hello.host, s->peer,
+                  agent_msg_type_name(m->type), err.text);
         return rc;
     }
-    rc = session_send(s, &m);
-    agent_msg_free(&m);
+    rc = session_queue(s, m, frame, len);
+    free(frame);
+    return rc;
+}
+
+/* Sends a snapshot part or an update whose ops the index built in wire form:
+ * the JSON is written once, straight into the frame (a round trip through
+ * agent_msg would write, parse and write it again for every host). Debug
+ * builds (the tests) decode every such frame, which checks it as
+ * agent_msg_encode() would. EMSGSIZE when it is over the message limit. */
+static int session_send_ops(struct agent_session *s, enum agent_msg_type type, uint64_t rev,
+                            bool more, json_t *ops)
+{
+    struct agent_msg header;
+    json_t *msg =
+        type == AGENT_MSG_SNAPSHOT
+            ? json_pack("{s:s,s:I,s:b,s:O}", "type", "snapshot", "revision", (json_int_t)rev,
+                        "more", more, "ops", ops)
+            : json_pack("{s:s,s:I,s:O}", "type", "update", "revision", (json_int_t)rev, "ops", ops);
+    size_t len = msg ? json_dumpb(msg, NULL, 0, JSON_COMPACT) : 0;
+    uint8_t *frame =
+        len && len <= AGENT_PROTO_MAX_MSG ? malloc(AGENT_PROTO_HEADER_LEN + len) : NULL;
+    int rc = 0;
+
+    if (!frame) {
+        rc = len > AGENT_PROTO_MAX_MSG ? EMSGSIZE : ENOMEM;
+        goto out;
+    }
+    json_dumpb(msg, (char *)frame + AGENT_PROTO_HEADER_LEN, len, JSON_COMPACT);
+    for (int i = 0; i < 4; i++) {
+        frame[i] = (uint8_t)(len >> (24 - 8 * i));
+    }
+#ifndef NDEBUG
+    struct agent_proto_error err;
+    struct agent_msg check;
+    if ((rc = agent_msg_decode(frame + AGENT_PROTO_HEADER_LEN, len, &check, &err))) {
+        log_error("agent server: session %s (%s): built an invalid message: %s", s->hello.host,
+                  s->peer, err.text);
+        goto out;
+    }
+    agent_msg_free(&check);
+#endif
+    agent_msg_init(&header, type);
+    header.batch.revision = rev;
+    header.batch.more = more;
+    header.batch.n_ops = (uint32_t)json_array_size(ops);
+    rc = session_queue(s, &header, frame, AGENT_PROTO_HEADER_LEN + len);
+out:
+    free(frame);
+    json_decref(msg);
     return rc;
 }
 
@@ -411,11 +459,8 @@ static int send_snapshot(struct agent_session *s, const json_t *view, uint64_t r
             json_array_append(part, op);
             i++;
         }
-        json_t *msg = part ? json_pack("{s:s,s:I,s:b,s:o}", "type", "snapshot", "revision",
-                                       (json_int_t)rev, "more", i < n, "ops", part)
-                           : NULL;
-        rc = msg ? session_send_json(s, msg) : ENOMEM;
-        json_decref(msg);
+        rc = part ? session_send_ops(s, AGENT_MSG_SNAPSHOT, rev, i < n, part) : ENOMEM;
+        json_decref(part);
         if (i >= n) {
             break;
         }
@@ -456,10 +501,7 @@ static int session_sync(struct agent_session *s, uint64_t rev)
     if (json_array_size(ops) > AGENT_PROTO_MAX_OPS) {
         rc = EMSGSIZE;
     } else {
-        json_t *msg =
-            json_pack("{s:s,s:I,s:O}", "type", "update", "revision", (json_int_t)rev, "ops", ops);
-        rc = msg ? session_send_json(s, msg) : ENOMEM;
-        json_decref(msg);
+        rc = session_send_ops(s, AGENT_MSG_UPDATE, rev, false, ops);
     }
     if (rc == EMSGSIZE) {
         /* Too big for one update: resync. */
@@ -589,6 +631,7 @@ static void session_close(struct agent_session *s, int code, const char *fmt, ..
     }
     session_detach(s, code == AGENT_ERR_REPLACED);
     s->state = SESSION_CLOSING;
+    s->record_queued = false;
     evtimer_del(s->dead_timer);
     evtimer_del(s->hb_timer);
     evtimer_del(s->aux_timer);
@@ -763,17 +806,73 @@ static void handle_hello(struct agent_session *s, const struct agent_msg *m)
     s->state = SESSION_WAIT_INDEX;
     s->wait_rev = srv->index_rev;
     if (!same) {
-        char *value = host_record(srv, hello->host, hello, time(NULL));
-        int rc = value ? put_host_record(srv, hello->host, value, &s->wait_rev) : ENOMEM;
-        free(value);
-        if (rc) {
-            session_close(s, AGENT_ERR_INTERNAL, "the controller cannot write its store");
-            return;
+        /* Written with the other hellos of this loop turn, in one transaction. */
+        s->record_queued = true;
+        s->wait_rev = UINT64_MAX;
+        if (!evtimer_pending(srv->record_timer, NULL)) {
+            timer_ms(srv->record_timer, 0);
         }
+        return;
     }
     if (srv->index_rev >= s->wait_rev) {
         session_begin(s);
     }
+}
+
+/* Writes the /hosts records of the hellos queued since the last call, in one
+ * transaction: one commit (and fsync) for a burst of hosts joining, not one
+ * each. Their welcomes wait for the index to show it. */
+static void write_records(evutil_socket_t fd, short what, void *ctx)
+{
+    struct agent_server *srv = ctx;
+    size_t n = 0, i = 0;
+    uint64_t rev = 0;
+    int rc = 0;
+
+    (void)fd;
+    (void)what;
+    for (struct agent_session *s = srv->sessions; s; s = s->next) {
+        n += s->record_queued;
+    }
+    struct store_op *ops = calloc(n ? n : 1, sizeof *ops);
+    char(*keys)[sizeof "/hosts/" + AGENT_PROTO_HOST_MAX] = calloc(n ? n : 1, sizeof *keys);
+    if (!ops || !keys) {
+        rc = ENOMEM;
+    }
+    for (struct agent_session *s = srv->sessions; s && rc == 0; s = s->next) {
+        if (!s->record_queued) {
+            continue;
+        }
+        snprintf(keys[i], sizeof keys[i], "/hosts/%s", s->hello.host);
+        ops[i] = (struct store_op){.type = STORE_OP_PUT,
+                                   .key = keys[i],
+                                   .value = host_record(srv, s->hello.host, &s->hello, time(NULL))};
+        rc = ops[i++].value ? 0 : ENOMEM;
+    }
+    if (rc == 0 && n > 0) {
+        struct store_txn txn = {.ops = ops, .n_ops = n};
+        if ((rc = store_txn(srv->store, &txn, &rev))) {
+            log_error("agent server: cannot write the records of %zu hosts: %s", n,
+                      store_errmsg(srv->store));
+        }
+    }
+    for (struct agent_session *s = srv->sessions, *next; s; s = next) {
+        next = s->next;
+        if (!s->record_queued) {
+            continue;
+        }
+        s->record_queued = false;
+        if (rc) {
+            session_close(s, AGENT_ERR_INTERNAL, "the controller cannot write its store");
+        } else {
+            s->wait_rev = rev; /* welcomed once the index shows it */
+        }
+    }
+    for (size_t k = 0; ops && k < i; k++) {
+        free((char *)ops[k].value);
+    }
+    free(ops);
+    free(keys);
 }
 
 /* ---- Reports -------------------------------------------------------------- */
@@ -1182,8 +1281,24 @@ static void agent_server_changed(const struct store_event *events, size_t n, uin
         agent_index_apply(srv->idx, e->kv.key, e->type == STORE_EVENT_PUT ? e->kv.value : NULL,
                           e->kv.mod_revision);
     }
-    if (revision > srv->index_rev) {
-        srv->index_rev = revision;
+    if (revision > srv->applied_rev) {
+        srv->applied_rev = revision;
+    }
+    if (!evtimer_pending(srv->sync_timer, NULL)) {
+        timer_ms(srv->sync_timer, AGENT_SYNC_DELAY_MS);
+    }
+}
+
+/* The changes applied since the last call reach the sessions: one refresh of
+ * the index, one update per session they touched. */
+static void sync_sessions(evutil_socket_t fd, short what, void *ctx)
+{
+    struct agent_server *srv = ctx;
+
+    (void)fd;
+    (void)what;
+    if (srv->applied_rev > srv->index_rev) {
+        srv->index_rev = srv->applied_rev;
     }
     if (agent_index_refresh(srv->idx) != 0) {
         log_error("agent server: out of memory refreshing the index");
@@ -1245,7 +1360,9 @@ int agent_server_start(struct event_base *base, struct store *store,
     }
     srv = calloc(1, sizeof *srv);
     if (!srv || !(srv->token = strdup(cfg->join_token)) || !(srv->idx = agent_index_create()) ||
-        !(srv->auth_failures = json_object())) {
+        !(srv->auth_failures = json_object()) ||
+        !(srv->sync_timer = evtimer_new(base, sync_sessions, srv)) ||
+        !(srv->record_timer = evtimer_new(base, write_records, srv))) {
         snprintf(err, errlen, "out of memory");
         rc = ENOMEM;
         goto fail;
@@ -1264,6 +1381,7 @@ int agent_server_start(struct event_base *base, struct store *store,
                           all.items[i].mod_revision);
     }
     store_kv_list_free(&all);
+    srv->applied_rev = srv->index_rev;
     /* Hosts known from before start as gone: they get their stale time to
      * come back before anything of theirs is withdrawn. */
     const char *id;
@@ -1333,6 +1451,12 @@ void agent_server_stop(struct agent_server *srv)
     free(srv->host_buckets);
     if (srv->watch) {
         store_unwatch(srv->store, srv->watch);
+    }
+    if (srv->sync_timer) {
+        event_free(srv->sync_timer);
+    }
+    if (srv->record_timer) {
+        event_free(srv->record_timer);
     }
     agent_index_destroy(srv->idx);
     json_decref(srv->auth_failures);
