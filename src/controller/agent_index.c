@@ -50,8 +50,9 @@ struct agent_index {
     json_t *learned;  /* host -> {"mac/<vni>/<mac>": {"port","revision"}, "ip/...": {"mac",...}} */
     json_t *presence; /* host -> enum agent_presence (absent hosts are not kept) */
     /* Derived, kept change by change: */
-    json_t *present;    /* host -> {"vtep", "prefix", "connected"}: present hosts with a VTEP */
-    json_t *tables;     /* "<vni>" -> table (above) */
+    json_t
+        *present;   /* host -> {"vtep", "prefix", "connected", "host"}: present hosts with a VTEP */
+    json_t *tables; /* "<vni>" -> table (above) */
     json_t *host_ports; /* host -> {port name: [vni, ...]} */
     json_t *seg_ports;  /* segment name -> {port name: true}, the access ports naming it */
     json_t *trunks;     /* trunk port name -> true */
@@ -61,6 +62,11 @@ struct agent_index {
     json_t *dirty;       /* "<vni>" -> {"op"?: true, "vteps": {}, "macs": {}, "ips": {}} */
     json_t *dirty_hosts; /* hosts whose view is rebuilt whole */
     json_t *touched;     /* hosts whose view may have changed */
+    /* Strings every table entry and view shares rather than copies: the
+     * "source" values here, hosts' names and VTEPs in present (a view's MAC
+     * -> VTEP value is its winner's, the winner's that of present). At 100k
+     * MACs in views of many hosts, a string per entry is most of the memory. */
+    json_t *src_binding, *src_learned;
 };
 
 bool agent_index_norm_mac(const char *text, char *buf)
@@ -102,6 +108,12 @@ struct agent_index *agent_index_create(void)
             return NULL;
         }
     }
+    idx->src_binding = json_string("binding");
+    idx->src_learned = json_string("learned");
+    if (!idx->src_binding || !idx->src_learned) {
+        agent_index_destroy(idx);
+        return NULL;
+    }
     return idx;
 }
 
@@ -116,6 +128,8 @@ void agent_index_destroy(struct agent_index *idx)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         json_decref(all[i]);
     }
+    json_decref(idx->src_binding);
+    json_decref(idx->src_learned);
     free(idx);
 }
 
@@ -263,6 +277,12 @@ static const char *present_vtep(const struct agent_index *idx, const char *host)
     return json_string_value(json_object_get(json_object_get(idx->present, host), "vtep"));
 }
 
+/* present_vtep() and the host's name as the strings entries share. */
+static json_t *present_field(const struct agent_index *idx, const char *host, const char *field)
+{
+    return json_object_get(json_object_get(idx->present, host), field);
+}
+
 static unsigned host_prefix(const struct agent_index *idx, const char *host)
 {
     return (unsigned)json_integer_value(
@@ -374,9 +394,9 @@ static void host_recheck(struct agent_index *idx, const char *host)
     enum agent_presence p = agent_index_presence(idx, host);
     const char *vtep =
         p != AGENT_PRESENCE_ABSENT ? json_string_value(json_object_get(rec, "vtep")) : NULL;
-    json_t *want = vtep ? json_pack("{s:s,s:I,s:b}", "vtep", vtep, "prefix",
+    json_t *want = vtep ? json_pack("{s:s,s:I,s:b,s:s}", "vtep", vtep, "prefix",
                                     json_integer_value(json_object_get(rec, "vtep_prefix_len")),
-                                    "connected", p == AGENT_PRESENCE_CONNECTED)
+                                    "connected", p == AGENT_PRESENCE_CONNECTED, "host", host)
                         : NULL;
     json_t *had = json_incref(json_object_get(idx->present, host));
     const char *old_vtep = json_string_value(json_object_get(had, "vtep"));
@@ -544,12 +564,22 @@ static json_t *elect(const struct agent_index *idx, const json_t *t, bool is_mac
     bool binding = best[0] == 'b';
     if (is_mac) {
         const char *port = binding ? best + 2 : json_string_value(json_object_get(best_e, "port"));
-        return json_pack("{s:s,s:s,s:s,s:s,s:I}", "host", best_host, "vtep",
-                         present_vtep(idx, best_host), "port", port ? port : "", "source",
-                         binding ? "binding" : "learned", "revision", entry_rev(best_e));
+        json_t *port_json = binding ? NULL : json_object_get(best_e, "port");
+        return port_json
+                   ? json_pack("{s:O,s:O,s:O,s:O,s:I}", "host",
+                               present_field(idx, best_host, "host"), "vtep",
+                               present_field(idx, best_host, "vtep"), "port", port_json, "source",
+                               binding ? idx->src_binding : idx->src_learned, "revision",
+                               entry_rev(best_e))
+                   : json_pack("{s:O,s:O,s:s,s:O,s:I}", "host",
+                               present_field(idx, best_host, "host"), "vtep",
+                               present_field(idx, best_host, "vtep"), "port", port ? port : "",
+                               "source", binding ? idx->src_binding : idx->src_learned, "revision",
+                               entry_rev(best_e));
     }
-    return json_pack("{s:O,s:s,s:s,s:I}", "mac", json_object_get(best_e, "mac"), "host", best_host,
-                     "source", binding ? "binding" : "learned", "revision", entry_rev(best_e));
+    return json_pack("{s:O,s:O,s:O,s:I}", "mac", json_object_get(best_e, "mac"), "host",
+                     present_field(idx, best_host, "host"), "source",
+                     binding ? idx->src_binding : idx->src_learned, "revision", entry_rev(best_e));
 }
 
 /* Re-elects the marked addresses of one part ("macs" or "ips") of a table,
@@ -1340,11 +1370,12 @@ static const char *seen_vtep(const json_t *t, const char *vtep, const char *self
                : NULL;
 }
 
-/* The VTEP host is given for a MAC of the table, or NULL. */
-static const char *seen_mac(const json_t *t, const char *mac, const char *self)
+/* The VTEP host is given for a MAC of the table (the winner's string,
+ * borrowed), or NULL. */
+static json_t *seen_mac(const json_t *t, const char *mac, const char *self)
 {
-    const json_t *e = json_object_get(json_object_get(t, "macs"), mac);
-    return e ? seen_vtep(t, json_string_value(json_object_get(e, "vtep")), self) : NULL;
+    json_t *vtep = json_object_get(json_object_get(json_object_get(t, "macs"), mac), "vtep");
+    return seen_vtep(t, json_string_value(vtep), self) ? vtep : NULL;
 }
 
 /* The MAC host is given for an IP of the table (borrowed), or NULL: never
@@ -1382,9 +1413,9 @@ static json_t *segment_view(const struct agent_index *idx, const json_t *t, cons
     }
     json_object_foreach(json_object_get(t, "macs"), addr, e)
     {
-        const char *vtep = seen_vtep(t, json_string_value(json_object_get(e, "vtep")), self_text);
+        json_t *vtep = seen_mac(t, addr, self_text);
         if (vtep) {
-            json_object_set_new(macs, addr, json_string(vtep));
+            json_object_set(macs, addr, vtep);
         }
     }
     json_object_foreach(json_object_get(t, "ips"), addr, e)
@@ -1458,8 +1489,7 @@ static void changed_part(const json_t *t, const json_t *marked, const json_t *ha
         if (strcmp(part, "vteps") == 0) {
             is = seen_vtep(t, addr, self) ? json_true() : NULL;
         } else if (strcmp(part, "macs") == 0) {
-            const char *vtep = seen_mac(t, addr, self);
-            is = vtep ? json_string(vtep) : NULL;
+            is = json_incref(seen_mac(t, addr, self));
         } else {
             is = json_incref(seen_ip(t, addr, host));
         }
@@ -1655,13 +1685,15 @@ static int append_op(json_t *ops, json_t *op)
     return op && json_array_append_new(ops, op) == 0 ? 0 : ENOMEM;
 }
 
+/* value (shared, not copied: a view that applies the op shares it too). */
 static json_t *entry_op(const char *op, const char *vni, const char *field, const char *addr,
-                        const char *vfield, const char *value)
+                        const char *vfield, json_t *value)
 {
     json_t *o = json_pack("{s:s,s:I,s:s}", "op", op, "vni", (json_int_t)strtoll(vni, NULL, 10),
                           field, addr);
-    if (o && vfield) {
-        json_object_set_new(o, vfield, json_string(value));
+    if (o && vfield && json_object_set(o, vfield, value) != 0) {
+        json_decref(o);
+        return NULL;
     }
     return o;
 }
@@ -1682,7 +1714,7 @@ static int diff_table(json_t *ops, const char *vni, const json_t *a, const json_
         if (other && !(changed && !json_equal(v, other))) {
             continue;
         }
-        if (append_op(ops, entry_op(op, vni, field, addr, vfield, json_string_value(v)))) {
+        if (append_op(ops, entry_op(op, vni, field, addr, vfield, v))) {
             return ENOMEM;
         }
     }

@@ -473,6 +473,47 @@ static void test_view_apply_rebuilds_a_snapshot(void **state)
     agent_index_destroy(idx);
 }
 
+/* Views share the strings of the index's entries instead of copying them
+ * (most of the controller's memory at 100k MACs is views): two hosts' views
+ * hold one string for a MAC's VTEP, and so does a view that got the MAC as an
+ * update (agent_index_host_changes() + agent_view_apply()). */
+static void test_views_share_entry_strings(void **state)
+{
+    (void)state;
+    struct agent_index *idx = two_hosts("head-end");
+    host(idx, "c", "10.1.3.2", 24);
+    access_port(idx, "vm3", "c", "web", NULL, 4);
+    assert_int_equal(agent_index_refresh(idx), 0);
+    agent_index_clear_changes(idx);
+    json_t *b = agent_index_host_view(idx, "b");
+    json_t *c = agent_index_host_view(idx, "c");
+    const char *mac = "02:00:00:00:10:01";
+    json_t *vb = json_object_get(json_object_get(segment(b, "5001"), "macs"), mac);
+    assert_non_null(vb);
+    assert_ptr_equal(vb, json_object_get(json_object_get(segment(c, "5001"), "macs"), mac));
+
+    put(idx, "/learned/a/mac/5001/02:00:00:00:20:01", "{\"port\":\"vm1\"}", 10);
+    assert_int_equal(agent_index_refresh(idx), 0);
+    json_t *ops_b = agent_index_host_changes(idx, "b", b);
+    json_t *ops_c = agent_index_host_changes(idx, "c", c);
+    assert_int_equal(json_array_size(ops_b), 1);
+    assert_int_equal(agent_view_apply(b, ops_b), 0);
+    assert_int_equal(agent_view_apply(c, ops_c), 0);
+    agent_index_clear_changes(idx);
+    vb = json_object_get(json_object_get(segment(b, "5001"), "macs"), "02:00:00:00:20:01");
+    assert_string_equal(json_string_value(vb), "10.1.1.2");
+    assert_ptr_equal(
+        vb, json_object_get(json_object_get(segment(c, "5001"), "macs"), "02:00:00:00:20:01"));
+    json_t *fresh = agent_index_host_view(idx, "b");
+    assert_true(json_equal(fresh, b));
+    json_decref(fresh);
+    json_decref(ops_b);
+    json_decref(ops_c);
+    json_decref(b);
+    json_decref(c);
+    agent_index_destroy(idx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_change_touches_only_its_segment),
         cmocka_unit_test(test_incremental_equals_from_scratch),
         cmocka_unit_test(test_view_apply_rebuilds_a_snapshot),
+        cmocka_unit_test(test_views_share_entry_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
