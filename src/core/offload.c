@@ -48,19 +48,6 @@ static uint32_t pseudo_header_sum(const uint8_t *l3, bool ipv6, uint8_t proto, u
     return csum_partial(tail, sizeof tail, sum);
 }
 
-/* Writes the checksum of the L4 datagram at l4 (l4_len bytes) into its field. */
-static void l4_checksum(uint8_t *l3, uint8_t *l4, bool ipv6, uint8_t proto, uint32_t l4_len)
-{
-    uint32_t field = proto == IP_PROTO_TCP ? 16 : UDP_CSUM_OFS;
-    l4[field] = 0;
-    l4[field + 1] = 0;
-    uint16_t sum = csum_fold(csum_partial(l4, l4_len, pseudo_header_sum(l3, ipv6, proto, l4_len)));
-    if (sum == 0 && proto == IP_PROTO_UDP) {
-        sum = 0xffff;
-    }
-    memcpy(l4 + field, &sum, sizeof sum);
-}
-
 enum drop_reason offload_from_vnet(const struct virtio_net_hdr *vh, struct offload_info *info)
 {
     memset(info, 0, sizeof *info);
@@ -173,16 +160,18 @@ uint32_t offload_gso_seg_len(const struct pkt *p)
     return g.hdr_len + (payload < p->meta.ol.gso_size ? payload : p->meta.ol.gso_size);
 }
 
-/* Writes segment n (payload frame[ofs, ofs + chunk)) with its own headers and
- * checksums to dst; returns its length. */
-static uint32_t segment_write(uint8_t *dst, const uint8_t *frame, const struct gso_layout *g,
-                              uint32_t ofs, uint32_t chunk, uint32_t n)
+/* Writes the headers of segment n (payload frame[ofs, ofs + chunk)) to dst, with
+ * its checksums: the L4 checksum is summed over the payload where it lies, so the
+ * payload need not be copied (offload_segment_iov()) or is copied after. Returns
+ * the headers' length. */
+static uint32_t segment_headers(uint8_t *dst, const uint8_t *frame, const struct gso_layout *g,
+                                uint32_t ofs, uint32_t chunk, uint32_t n)
 {
     memcpy(dst, frame, g->hdr_len);
-    memcpy(dst + g->hdr_len, frame + ofs, chunk);
     uint8_t *l3 = dst + g->l3_ofs;
     uint8_t *l4 = dst + g->l4_ofs;
-    uint32_t l4_len = g->hdr_len - g->l4_ofs + chunk;
+    uint32_t l4_hdr = g->hdr_len - g->l4_ofs;
+    uint32_t l4_len = l4_hdr + chunk;
     if (g->ipv6) {
         write_be16(l3 + 4, (uint16_t)l4_len);
     } else {
@@ -193,6 +182,7 @@ static uint32_t segment_write(uint8_t *dst, const uint8_t *frame, const struct g
         uint16_t sum = csum_fold(csum_partial(l3, g->l4_ofs - g->l3_ofs, 0));
         memcpy(l3 + 10, &sum, sizeof sum);
     }
+    uint32_t field = g->proto == IP_PROTO_TCP ? 16 : UDP_CSUM_OFS;
     if (g->proto == IP_PROTO_TCP) {
         uint32_t seq =
             (uint32_t)read_be16(frame + g->l4_ofs + 4) << 16 | read_be16(frame + g->l4_ofs + 6);
@@ -208,8 +198,17 @@ static uint32_t segment_write(uint8_t *dst, const uint8_t *frame, const struct g
     } else {
         write_be16(l4 + 4, (uint16_t)l4_len);
     }
-    l4_checksum(l3, l4, g->ipv6, g->proto, l4_len);
-    return g->hdr_len + chunk;
+    l4[field] = 0;
+    l4[field + 1] = 0;
+    /* The L4 header's length is even (TCP: a multiple of 4, UDP: 8): the two
+     * sums join without a byte swap. */
+    uint32_t sum = csum_partial(l4, l4_hdr, pseudo_header_sum(l3, g->ipv6, g->proto, l4_len));
+    uint16_t folded = csum_fold(csum_partial(frame + ofs, chunk, sum));
+    if (folded == 0 && g->proto == IP_PROTO_UDP) {
+        folded = 0xffff;
+    }
+    memcpy(l4 + field, &folded, sizeof folded);
+    return g->hdr_len;
 }
 
 /* Parses a super-frame through a read-only view (parsing never writes). */
@@ -248,15 +247,18 @@ uint32_t offload_segment(const uint8_t *frame, uint32_t len, const struct offloa
             *reason = DROP_NO_BUFFER;
             return 0;
         }
-        p->len = segment_write(p->data, frame, &g, ofs, chunk, n);
+        uint32_t hdr = segment_headers(p->data, frame, &g, ofs, chunk, n);
+        memcpy(p->data + hdr, frame + ofs, chunk);
+        p->len = hdr + chunk;
         out[n] = p;
     }
     return n;
 }
 
-uint32_t offload_segment_flat(const uint8_t *frame, uint32_t len, const struct offload_info *info,
-                              const uint8_t *prefix, uint32_t prefix_len, uint8_t *buf,
-                              uint32_t buf_size, uint32_t *seg_size, enum drop_reason *reason)
+uint32_t offload_segment_iov(const uint8_t *frame, uint32_t len, const struct offload_info *info,
+                             const uint8_t *prefix, uint32_t prefix_len, uint8_t *hdrs,
+                             uint32_t hdrs_size, struct iovec *iov, uint32_t max_iov,
+                             uint32_t *seg_size, enum drop_reason *reason)
 {
     struct gso_layout g;
     uint32_t used = 0, n = 0;
@@ -268,15 +270,23 @@ uint32_t offload_segment_flat(const uint8_t *frame, uint32_t len, const struct o
     *seg_size = prefix_len + g.hdr_len + info->gso_size;
     for (uint32_t ofs = g.hdr_len; ofs < g.ip_end; ofs += info->gso_size, n++) {
         uint32_t chunk = g.ip_end - ofs < info->gso_size ? g.ip_end - ofs : info->gso_size;
-        if (used + prefix_len + g.hdr_len + chunk > buf_size) {
+        if (used + prefix_len + g.hdr_len > hdrs_size || 2 * n + 2 > max_iov) {
             *reason = DROP_NO_BUFFER;
             return 0;
         }
-        memcpy(buf + used, prefix, prefix_len);
-        used += prefix_len;
-        used += segment_write(buf + used, frame, &g, ofs, chunk, n);
+        uint8_t *h = hdrs + used;
+        memcpy(h, prefix, prefix_len);
+        used += prefix_len + segment_headers(h + prefix_len, frame, &g, ofs, chunk, n);
+        iov[2 * n] = (struct iovec){h, prefix_len + g.hdr_len};
+        iov[2 * n + 1] = (struct iovec){(void *)(uintptr_t)(frame + ofs), chunk};
     }
-    return used;
+    return n;
+}
+
+bool offload_frame_tagged(const uint8_t *frame, uint32_t len)
+{
+    uint16_t type = len >= ETH_HEADER_LEN ? read_be16(frame + 12) : 0;
+    return type == ETH_TYPE_VLAN || type == ETH_TYPE_QINQ;
 }
 
 /* ---- Software GRO --------------------------------------------------------- */
@@ -291,8 +301,13 @@ uint32_t offload_segment_flat(const uint8_t *frame, uint32_t len, const struct o
  * compared separately; this is the largest header a candidate may have. */
 #define GRO_MAX_HDR 128
 
-/* A TCP segment that GRO may merge: untagged or one 802.1Q tag, IPv4 without
- * options or fragments, or IPv6 without extension headers. */
+/* A TCP segment that GRO may merge: untagged, IPv4 without options or
+ * fragments, or IPv6 without extension headers. Tagged frames are not merged:
+ * Linux does not honour the partial checksum of a tagged frame written to a TAP
+ * (or an AF_PACKET socket) with a virtio-net header: the guest's TCP verifies
+ * the seed as if it were the whole checksum and drops the frame
+ * (TcpInCsumErrors), so a tagged frame must reach such a port complete
+ * (offload_frame_tagged()). */
 struct gro_seg {
     bool ipv6;
     uint16_t l3_ofs, l4_ofs, hdr_len;
@@ -303,16 +318,12 @@ struct gro_seg {
 static bool gro_candidate(const struct pkt *p, struct gro_seg *s)
 {
     const uint8_t *d = p->data;
-    uint32_t l3 = 14;
+    const uint32_t l3 = ETH_HEADER_LEN;
 
     if (p->meta.ol.gso != OFFLOAD_GSO_NONE || p->meta.ol.needs_csum || p->len < 14 + 40) {
         return false;
     }
     uint16_t type = read_be16(d + 12);
-    if (type == ETH_TYPE_VLAN) {
-        type = read_be16(d + 16);
-        l3 = 18;
-    }
     uint32_t ip_end;
     if (type == ETH_TYPE_IPV4) {
         const uint8_t *ip = d + l3;

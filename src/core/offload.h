@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "core/drop.h"
 #include "core/pkt.h"
@@ -24,26 +25,6 @@
 /* Linux headers of this vintage lack the USO type. */
 #ifndef VIRTIO_NET_HDR_GSO_UDP_L4
 #define VIRTIO_NET_HDR_GSO_UDP_L4 5
-/* Cuts a super-frame as offload_segment() does, but into one flat buffer: each
- * segment preceded by the prefix_len bytes of prefix (a VXLAN header), every
- * (prefix + segment) seg_size bytes long but the last, which may be shorter, so
- * that the whole is one UDP GSO send with segment size *seg_size. Returns the
- * bytes written (0 on error, *reason says why: DROP_OFFLOAD_BAD, or
- * DROP_NO_BUFFER when buf_size is too small). */
-uint32_t offload_segment_flat(const uint8_t *frame, uint32_t len, const struct offload_info *info,
-                              const uint8_t *prefix, uint32_t prefix_len, uint8_t *buf,
-                              uint32_t buf_size, uint32_t *seg_size, enum drop_reason *reason);
-
-/* Software GRO: merges runs of consecutive TCP segments of one flow among
- * in[0..n) (same addresses, ports, ACK, window, options and flags, contiguous
- * sequence numbers, equal sizes but the last, valid checksums, no SYN/FIN/RST/
- * URG/CWR, PSH only on the last) into super-frames in large buffers from pool.
- * out gets the frames to send, in order: each one of in (untouched) or, where
- * merged[i] is true, a new buffer the caller sends and returns to the pool; the
- * in buffers stay the caller's. Returns how many are in out (at most n). */
-uint32_t offload_gro(struct pkt *const *in, uint32_t n, struct pkt_pool *pool, struct pkt **out,
-                     bool *merged);
-
 #endif
 
 /* The offloads a virtio-net header asks for (struct offload_info lives in
@@ -76,15 +57,23 @@ uint32_t offload_segment(const uint8_t *frame, uint32_t len, const struct offloa
                          struct pkt_pool *pool, struct pkt **out, uint32_t max_out,
                          enum drop_reason *reason);
 
-/* Cuts a super-frame as offload_segment() does, but into one flat buffer: each
- * segment preceded by the prefix_len bytes of prefix (a VXLAN header), every
- * (prefix + segment) seg_size bytes long but the last, which may be shorter, so
- * that the whole is one UDP GSO send with segment size *seg_size. Returns the
- * bytes written (0 on error, *reason says why: DROP_OFFLOAD_BAD, or
- * DROP_NO_BUFFER when buf_size is too small). */
-uint32_t offload_segment_flat(const uint8_t *frame, uint32_t len, const struct offload_info *info,
-                              const uint8_t *prefix, uint32_t prefix_len, uint8_t *buf,
-                              uint32_t buf_size, uint32_t *seg_size, enum drop_reason *reason);
+/* Cuts a super-frame as offload_segment() does, for one UDP GSO send without
+ * copying its payload: segment i is iov[2i] (the prefix_len bytes of prefix, a
+ * VXLAN header, then the segment's own headers with their checksums, written to
+ * hdrs) and iov[2i + 1] (its payload, where it lies in frame, which must outlive
+ * the send); every (prefix + segment) is *seg_size bytes long but the last, which
+ * may be shorter. Returns the number of segments (0 on error, *reason says why:
+ * DROP_OFFLOAD_BAD, or DROP_NO_BUFFER when hdrs_size or max_iov is too small). */
+uint32_t offload_segment_iov(const uint8_t *frame, uint32_t len, const struct offload_info *info,
+                             const uint8_t *prefix, uint32_t prefix_len, uint8_t *hdrs,
+                             uint32_t hdrs_size, struct iovec *iov, uint32_t max_iov,
+                             uint32_t *seg_size, enum drop_reason *reason);
+
+/* True when frame (len bytes) starts with a VLAN tag (802.1Q or 802.1ad). Such a
+ * frame must leave complete (no partial checksum, no GSO) for a port that takes
+ * virtio-net headers: Linux takes the seed of a tagged frame's partial checksum
+ * for the whole checksum, and the guest drops it as corrupt. */
+bool offload_frame_tagged(const uint8_t *frame, uint32_t len);
 
 /* Software GRO: merges runs of consecutive TCP segments of one flow among
  * in[0..n) (same addresses, ports, ACK, window, options and flags, contiguous

@@ -34,11 +34,14 @@
 #define VTEP_GRO_ROOM 65536
 /* Send: the outer source ports (49152 + 14 bits of the flow hash) and the
  * most sockets held for them; the flows beyond share one. */
-#define VTEP_SPORTS          16384
-#define VTEP_MAX_SPORT_FDS   512
-#define VTEP_SPORT_SNDBUF    (1 << 20)
-#define VTEP_GSO_BUF         (1 << 17)
-#define VTEP_GSO_MAX_SEGS    64    /* the kernel's UDP_MAX_SEGMENTS */
+#define VTEP_SPORTS        16384
+#define VTEP_MAX_SPORT_FDS 512
+#define VTEP_SPORT_SNDBUF  (1 << 20)
+#define VTEP_GSO_MAX_SEGS  64 /* the kernel's UDP_MAX_SEGMENTS */
+#define VTEP_GSO_MAX_MSGS  4  /* sends per super-frame: 256 segments, 64 KB at MSS 256 */
+/* The headers of those segments: VXLAN + the inner frame's through TCP (at most
+ * 14 + 8 + 40 + 60, two tags and IPv6 included). */
+#define VTEP_GSO_BUF         (VTEP_GSO_MAX_MSGS * VTEP_GSO_MAX_SEGS * (VXLAN_HEADER_LEN + 128))
 #define VTEP_UDP_MAX_PAYLOAD 65507 /* 65535 - IPv4 - UDP headers */
 
 /* A sockaddr for addr:port in the address's own family; returns its length. */
@@ -80,6 +83,7 @@ void vtep_io_close(struct vtep_io *io)
         free(io->sport_fds);
         free(io->gso_buf);
         free(io->rx_spill);
+        free(io->rx_straddle);
         free(io);
     }
 }
@@ -140,7 +144,8 @@ int vtep_io_open(const struct ip_addr *local, uint16_t port, struct vtep_io **ou
     io->sport_fds = calloc(VTEP_SPORTS, sizeof *io->sport_fds);
     io->gso_buf = malloc(VTEP_GSO_BUF);
     io->rx_spill = malloc((size_t)VTEP_RX_MSGS * VTEP_GRO_ROOM);
-    if (!io->sport_fds || !io->gso_buf || !io->rx_spill) {
+    io->rx_straddle = malloc(VTEP_GRO_ROOM);
+    if (!io->sport_fds || !io->gso_buf || !io->rx_spill || !io->rx_straddle) {
         io->rx_fd = -1;
         errno = ENOMEM;
         *error_msg = "out of memory";
@@ -264,26 +269,77 @@ static void run_copy(uint8_t *dst, const uint8_t *head, uint32_t room, const uin
     memcpy(dst, spill + (ofs - room), len);
 }
 
-/* Splits a coalesced run of total bytes into datagrams of size bytes: p keeps
- * the first, the others get fresh buffers appended to out. Returns how many. */
-static uint32_t vtep_io_split(struct vtep_io *io, struct pkt_pool *pool, struct pkt *p,
-                              const uint8_t *spill, uint32_t total, uint32_t size, struct pkt **out)
+/* Turns a coalesced run of total bytes (datagrams of size bytes, the last
+ * maybe shorter) into frames for the switch, appended to out; returns how many.
+ * The datagrams are looked at in place, as views of their inner frames (the one
+ * that straddles p's buffer and spill copied to rx_straddle), and merged by
+ * software GRO (core/offload.h) where they carry consecutive segments of one TCP
+ * flow behind the same VXLAN header: such a run becomes one super-frame in one
+ * copy, instead of a buffer per datagram merged again on the way out. What is not
+ * merged gets a buffer per datagram; p keeps the first when it stays alone. */
+static uint32_t vtep_io_run(struct vtep_io *io, struct pkt_pool *pool, struct pkt *p,
+                            const uint8_t *spill, uint32_t total, uint32_t size, struct pkt **out)
 {
-    uint32_t room = pkt_pool_data_room(pool), n = 0;
+    struct pkt views[VTEP_IO_GRO_SEGS], *in[VTEP_IO_GRO_SEGS], *frames[VTEP_IO_GRO_SEGS];
+    bool merged[VTEP_IO_GRO_SEGS];
+    uint32_t room = pkt_pool_data_room(pool), count = 0, n = 0;
+    bool same_vxlan = true;
 
-    p->len = size;
-    out[n++] = p;
-    for (uint32_t ofs = size; ofs < total; ofs += size) {
+    for (uint32_t ofs = 0; ofs < total && count < VTEP_IO_GRO_SEGS; ofs += size, count++) {
         uint32_t len = total - ofs < size ? total - ofs : size;
-        struct pkt *q = pkt_pool_get(pool);
-        if (WEFT_UNLIKELY(!q)) {
-            io->rx_drops[DROP_NO_BUFFER]++;
-            continue;
+        const uint8_t *d = ofs + len <= room ? p->data + ofs : spill + (ofs - room);
+        if (ofs < room && ofs + len > room) {
+            run_copy(io->rx_straddle, p->data, room, spill, ofs, len);
+            d = io->rx_straddle;
         }
-        run_copy(q->data, p->data, room, spill, ofs, len);
-        q->len = len;
+        /* The VXLAN header stays in front of each view (merged frames get the first's). */
+        views[count] = (struct pkt){.data = (uint8_t *)(uintptr_t)d, .len = len};
+        in[count] = &views[count];
+        same_vxlan =
+            same_vxlan && len > VXLAN_HEADER_LEN && memcmp(d, p->data, VXLAN_HEADER_LEN) == 0;
+    }
+    uint32_t m = count;
+    if (same_vxlan) {
+        for (uint32_t i = 0; i < count; i++) {
+            pkt_pull(&views[i], VXLAN_HEADER_LEN);
+        }
+        m = offload_gro(in, count, pool, frames, merged);
+        for (uint32_t i = 0; i < count; i++) {
+            views[i].data -= VXLAN_HEADER_LEN;
+            views[i].len += VXLAN_HEADER_LEN;
+        }
+    } else {
+        memcpy(frames, in, count * sizeof *in);
+        memset(merged, 0, count * sizeof *merged);
+    }
+    for (uint32_t i = 0; i < m; i++) {
+        struct pkt *q = frames[i];
+        if (merged[i]) {
+            uint8_t *vxlan = pkt_push(q, VXLAN_HEADER_LEN); /* a fresh buffer: headroom */
+            if (WEFT_UNLIKELY(!vxlan)) {
+                io->rx_drops[DROP_NO_HEADROOM]++;
+                pkt_pool_put(pool, q);
+                continue;
+            }
+            memcpy(vxlan, p->data, VXLAN_HEADER_LEN);
+        } else if (i == 0 && q == in[0]) {
+            q = p; /* the first datagram, alone: it stays where it was received */
+            q->len = views[0].len;
+        } else {
+            const struct pkt *view = q;
+            q = pkt_pool_get(pool);
+            if (WEFT_UNLIKELY(!q)) {
+                io->rx_drops[DROP_NO_BUFFER]++;
+                continue;
+            }
+            memcpy(q->data, view->data, view->len);
+            q->len = view->len;
+        }
         q->meta.outer_src = p->meta.outer_src;
         out[n++] = q;
+    }
+    if (n == 0 || out[0] != p) {
+        pkt_pool_put(pool, p);
     }
     return n;
 }
@@ -343,8 +399,8 @@ uint32_t vtep_io_rx_burst(struct vtep_io *io, struct pkt_pool *pool, struct pkt 
         }
         sockaddr_to_ip(&from[i], &p->meta.outer_src);
         if (size && len > size) {
-            n += vtep_io_split(io, pool, p, io->rx_spill + (size_t)i * VTEP_GRO_ROOM, len, size,
-                               pkts + n);
+            n += vtep_io_run(io, pool, p, io->rx_spill + (size_t)i * VTEP_GRO_ROOM, len, size,
+                             pkts + n);
             continue;
         }
         p->len = len;
@@ -445,7 +501,9 @@ static int vtep_io_sport_fd(struct vtep_io *io, uint16_t sport)
     return io->shared_fd;
 }
 
-/* A super-frame (outer headers from the core in front) as UDP GSO sends. */
+/* A super-frame (outer headers from the core in front) as UDP GSO sends: each
+ * datagram is its VXLAN and inner headers (built in gso_buf) and its payload, read
+ * by the kernel where it lies in the frame (scatter-gather, no copy here). */
 static bool vtep_io_gso_send(struct vtep_io *io, const struct pkt *p, const struct ip_addr *dst)
 {
     uint32_t outer = (p->data[0] >> 4) == 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
@@ -453,38 +511,36 @@ static bool vtep_io_gso_send(struct vtep_io *io, const struct pkt *p, const stru
     const uint8_t *vxlan = udp + UDP_HEADER_LEN;
     uint32_t hdr = outer + UDP_HEADER_LEN + VXLAN_HEADER_LEN;
     uint16_t sport = (uint16_t)(udp[0] << 8 | udp[1]);
+    struct iovec iov[2 * VTEP_GSO_MAX_MSGS * VTEP_GSO_MAX_SEGS];
     uint32_t seg_size;
     enum drop_reason reason;
 
     if (WEFT_UNLIKELY(p->len <= hdr)) {
         return false;
     }
-    uint32_t total =
-        offload_segment_flat(p->data + hdr, p->len - hdr, &p->meta.ol, vxlan, VXLAN_HEADER_LEN,
-                             io->gso_buf, VTEP_GSO_BUF, &seg_size, &reason);
-    int fd = total ? vtep_io_sport_fd(io, sport) : -1;
+    uint32_t segs = offload_segment_iov(p->data + hdr, p->len - hdr, &p->meta.ol, vxlan,
+                                        VXLAN_HEADER_LEN, io->gso_buf, VTEP_GSO_BUF, iov,
+                                        sizeof iov / sizeof iov[0], &seg_size, &reason);
+    int fd = segs ? vtep_io_sport_fd(io, sport) : -1;
     if (fd < 0) {
         return false;
     }
-    /* At most 64 segments and 64 KB per send: a super-frame may take two. */
+    /* At most 64 segments and 64 KB per send: a super-frame may take a few. */
     uint32_t per_msg = VTEP_UDP_MAX_PAYLOAD / seg_size;
     per_msg = per_msg > VTEP_GSO_MAX_SEGS ? VTEP_GSO_MAX_SEGS : per_msg;
     struct sockaddr_storage to;
     socklen_t to_len = vtep_sockaddr(dst, io->port, &to);
-    struct mmsghdr msgs[4];
-    struct iovec iov[4];
+    struct mmsghdr msgs[VTEP_GSO_MAX_MSGS];
     union {
         char buf[CMSG_SPACE(sizeof(uint16_t))];
         struct cmsghdr align;
-    } control[4];
+    } control[VTEP_GSO_MAX_MSGS];
     uint32_t n = 0;
-    for (uint32_t ofs = 0; ofs < total && n < 4; ofs += per_msg * seg_size, n++) {
-        uint32_t len = total - ofs < per_msg * seg_size ? total - ofs : per_msg * seg_size;
+    for (uint32_t first = 0; first < segs; first += per_msg, n++) {
+        uint32_t count = segs - first < per_msg ? segs - first : per_msg;
         memset(&msgs[n], 0, sizeof msgs[n]);
-        iov[n].iov_base = io->gso_buf + ofs;
-        iov[n].iov_len = len;
-        msgs[n].msg_hdr.msg_iov = &iov[n];
-        msgs[n].msg_hdr.msg_iovlen = 1;
+        msgs[n].msg_hdr.msg_iov = iov + 2 * first;
+        msgs[n].msg_hdr.msg_iovlen = 2 * count;
         msgs[n].msg_hdr.msg_name = &to;
         msgs[n].msg_hdr.msg_namelen = to_len;
         msgs[n].msg_hdr.msg_control = control[n].buf;

@@ -7,14 +7,16 @@
  * and checksums, and recvmmsg() hands over a burst of VXLAN payloads with
  * their senders.
  * UDP_GRO is on: the kernel hands over runs of datagrams of one sender and
- * source port coalesced (with their size in a control message), and they are
- * split back into one buffer per datagram here.
+ * source port coalesced (with their size in a control message); consecutive
+ * segments of one inner TCP flow in a run become one super-frame here (software
+ * GRO, in one copy), the other datagrams one buffer each.
  * Send: the core builds the whole outer IP/UDP/VXLAN header (the UDP source
  * port carries the inner flow's hash for ECMP), so ordinary datagrams leave
  * through a raw IP socket (header included) with sendmmsg(); the kernel routes
  * them and resolves the next hop on the underlay. A super-frame (meta.ol.gso)
  * is cut here into equal VXLAN payloads (inner headers and checksums per
- * segment, core/offload.h) and handed over in one sendmsg() with UDP GSO
+ * segment, core/offload.h; the payloads are not copied, the kernel reads them
+ * from the frame through an iovec) and handed over in one sendmmsg() with UDP GSO
  * (UDP_SEGMENT) on a UDP socket bound to the flow's source port, made on first
  * use, so its datagrams carry the same outer source port as the flow's ordinary
  * ones; the kernel builds their outer IP/UDP headers. Linux refuses UDP GSO
@@ -43,8 +45,9 @@ struct vtep_io {
     int *sport_fds;            /* per outer source port - 49152: fd + 1, 0 none yet, -1 taken */
     uint32_t n_sport_fds;      /* sockets open in sport_fds */
     int shared_fd;             /* UDP on an ephemeral port, for the flows without their own */
-    uint8_t *gso_buf;          /* a super-frame cut into VXLAN payloads */
+    uint8_t *gso_buf;          /* the VXLAN and inner headers of a super-frame's segments */
     uint8_t *rx_spill;         /* per receive slot: coalesced datagrams beyond the buffer */
+    uint8_t *rx_straddle;      /* the datagram of a run that spans buffer and spill */
     uint64_t tx_gso_sends;     /* super-frames sent with UDP GSO */
 };
 

@@ -10,8 +10,9 @@
  *
  * Offloads end here, where the egress is known: a port that takes them
  * (port_io.offloads) gets super-frames whole, and runs of TCP segments of one
- * flow merged into super-frames (software GRO, core/offload.h); a port that
- * does not gets super-frames cut and partial checksums completed.
+ * flow merged into super-frames (software GRO, core/offload.h), but tagged
+ * frames complete; a port that does not gets super-frames cut and partial
+ * checksums completed.
  */
 #include <errno.h>
 #include <sys/epoll.h>
@@ -24,15 +25,19 @@
 /* Most segments a super-frame becomes: 64 KB at a small MSS. */
 #define MAX_SEGMENTS 128
 
-/* Frames for a port without offloads: each complete before it goes. */
-static void send_complete(struct weftd *d, struct port_io *io, struct pkt **pkts, uint32_t n)
+/* Frames for a port: super-frames cut and partial checksums completed before
+ * they go, all of them for a port without offloads (tagged_only false), only the
+ * tagged ones for a port that takes offloads (offload_frame_tagged()). */
+static void send_complete(struct weftd *d, struct port_io *io, struct pkt **pkts, uint32_t n,
+                          bool tagged_only)
 {
     struct pkt *segs[MAX_SEGMENTS];
     uint32_t start = 0;
 
     for (uint32_t i = 0; i < n; i++) {
         struct offload_info *ol = &pkts[i]->meta.ol;
-        if (WEFT_LIKELY(!ol->gso && !ol->needs_csum)) {
+        if (WEFT_LIKELY(!ol->gso && !ol->needs_csum) ||
+            (tagged_only && !offload_frame_tagged(pkts[i]->data, pkts[i]->len))) {
             continue;
         }
         if (!ol->gso) {
@@ -70,11 +75,11 @@ static void send_port_run(struct weftd *d, uint32_t port_id, struct pkt **pkts, 
         return;
     }
     if (!port->io->offloads) {
-        send_complete(d, port->io, pkts, n);
+        send_complete(d, port->io, pkts, n, false);
         return;
     }
     uint32_t m = offload_gro(pkts, n, d->pool, merged, fresh);
-    port->io->backend->tx_burst(port->io, merged, m);
+    send_complete(d, port->io, merged, m, true);
     for (uint32_t i = 0; i < m; i++) {
         if (fresh[i]) {
             pkt_pool_put(d->pool, merged[i]);

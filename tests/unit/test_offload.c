@@ -1,7 +1,8 @@
 /*
  * test_offload.c - the pure parts of super-frame handling (core/offload.h):
- * virtio-net header translation, segmentation into packets and into flat
- * VXLAN payloads for UDP GSO, and the software GRO merge rules.
+ * virtio-net header translation, segmentation into packets and into VXLAN
+ * payloads for UDP GSO (headers built, payloads by iovec), the software GRO
+ * merge rules.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -91,43 +92,56 @@ static void test_vnet_round_trip(void **state)
     assert_int_equal(out.gso, OFFLOAD_GSO_NONE);
 }
 
-static void test_segment_flat_vxlan_payloads(void **state)
+static void test_segment_iov_vxlan_payloads(void **state)
 {
     (void)state;
-    static uint8_t buf[1 << 16];
+    static uint8_t hdrs[1 << 14], flat[1 << 16];
+    struct iovec iov[64];
     const uint8_t vxlan[8] = {0x08, 0, 0, 0, 0, 0x13, 0x89, 0};
     struct offload_info ol;
     size_t len = super_frame(&ol);
     uint32_t seg_size;
     enum drop_reason reason;
 
-    uint32_t total = offload_segment_flat(frame, (uint32_t)len, &ol, vxlan, 8, buf, sizeof buf,
-                                          &seg_size, &reason);
+    uint32_t segs = offload_segment_iov(frame, (uint32_t)len, &ol, vxlan, 8, hdrs, sizeof hdrs, iov,
+                                        64, &seg_size, &reason);
     assert_int_equal(reason, DROP_NONE);
+    assert_int_equal(segs, PAYLOAD / GSO_SIZE);
     assert_int_equal(seg_size, 8 + HDR + GSO_SIZE);
-    assert_int_equal(total, (PAYLOAD / GSO_SIZE) * seg_size);
+    /* What the kernel reads: the iovecs back to back, segments seg_size apart. */
+    uint32_t total = 0;
+    for (uint32_t i = 0; i < 2 * segs; i++) {
+        memcpy(flat + total, iov[i].iov_base, iov[i].iov_len);
+        total += (uint32_t)iov[i].iov_len;
+    }
+    assert_int_equal(total, segs * seg_size);
+    assert_ptr_equal(iov[1].iov_base, frame + HDR); /* the payload is not copied */
     uint32_t seq0 = be32(frame + 34 + 4);
-    for (uint32_t i = 0; i < PAYLOAD / GSO_SIZE; i++) {
-        const uint8_t *d = buf + i * seg_size;
+    for (uint32_t i = 0; i < segs; i++) {
+        const uint8_t *d = flat + i * seg_size;
         const uint8_t *f = d + 8;
         assert_memory_equal(d, vxlan, 8);
         assert_int_equal(f[16] << 8 | f[17], 20 + 20 + GSO_SIZE); /* IP total length */
         assert_int_equal((f[18] << 8 | f[19]) - (frame[18] << 8 | frame[19]), i); /* ID + i */
         assert_int_equal(be32(f + 34 + 4), seq0 + i * GSO_SIZE);
         /* PSH on the last segment only. */
-        assert_int_equal(f[34 + 13], i + 1 < PAYLOAD / GSO_SIZE ? 0x10 : 0x18);
+        assert_int_equal(f[34 + 13], i + 1 < segs ? 0x10 : 0x18);
         assert_memory_equal(f + HDR, frame + HDR + i * GSO_SIZE, GSO_SIZE);
         assert_tcp_csum_ok(f, HDR + GSO_SIZE);
     }
-    /* Too small a buffer is refused, not overrun. */
-    assert_int_equal(
-        offload_segment_flat(frame, (uint32_t)len, &ol, vxlan, 8, buf, 3000, &seg_size, &reason),
-        0);
+    /* Too little room for the headers or the iovecs is refused, not overrun. */
+    assert_int_equal(offload_segment_iov(frame, (uint32_t)len, &ol, vxlan, 8, hdrs, 100, iov, 64,
+                                         &seg_size, &reason),
+                     0);
+    assert_int_equal(reason, DROP_NO_BUFFER);
+    assert_int_equal(offload_segment_iov(frame, (uint32_t)len, &ol, vxlan, 8, hdrs, sizeof hdrs,
+                                         iov, 15, &seg_size, &reason),
+                     0);
     assert_int_equal(reason, DROP_NO_BUFFER);
     /* A GSO type that does not match the frame. */
     ol.gso = OFFLOAD_GSO_TCP6;
-    assert_int_equal(offload_segment_flat(frame, (uint32_t)len, &ol, vxlan, 8, buf, sizeof buf,
-                                          &seg_size, &reason),
+    assert_int_equal(offload_segment_iov(frame, (uint32_t)len, &ol, vxlan, 8, hdrs, sizeof hdrs,
+                                         iov, 64, &seg_size, &reason),
                      0);
     assert_int_equal(reason, DROP_OFFLOAD_BAD);
 }
@@ -218,13 +232,49 @@ static void test_gro_rules(void **state)
     pkt_pool_destroy(pool);
 }
 
+/* Tagged segments are not merged (a guest behind a TAP would take the merged
+ * frame's partial checksum for a bad one), and offload_frame_tagged() tells
+ * which frames must leave complete. */
+static void test_gro_leaves_tagged_frames(void **state)
+{
+    (void)state;
+    struct pkt_pool *pool = pkt_pool_create_tiered(64, 2048, 4, 65536);
+    struct pkt *segs[16], *out[16];
+    bool merged[16];
+    struct offload_info ol;
+    size_t len = super_frame(&ol);
+    enum drop_reason reason;
+    uint32_t n = offload_segment(frame, (uint32_t)len, &ol, pool, segs, 16, &reason);
+
+    assert_false(offload_frame_tagged(segs[0]->data, segs[0]->len));
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *d = pkt_push(segs[i], 4);
+        memmove(d, d + 4, 12);
+        d[12] = 0x81, d[13] = 0x00, d[14] = 0x00, d[15] = 102; /* 802.1Q, VLAN 102 */
+    }
+    assert_true(offload_frame_tagged(segs[0]->data, segs[0]->len));
+    segs[1]->data[12] = 0x88, segs[1]->data[13] = 0xa8; /* 802.1ad */
+    assert_true(offload_frame_tagged(segs[1]->data, segs[1]->len));
+    assert_false(offload_frame_tagged(segs[0]->data, 13));
+    uint32_t m = offload_gro(segs, n, pool, out, merged);
+    assert_int_equal(m, n);
+    for (uint32_t i = 0; i < m; i++) {
+        assert_false(merged[i]);
+        assert_ptr_equal(out[i], segs[i]);
+        pkt_pool_put(pool, segs[i]);
+    }
+    assert_int_equal(pkt_pool_available(pool), 64);
+    pkt_pool_destroy(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vnet_round_trip),
-        cmocka_unit_test(test_segment_flat_vxlan_payloads),
+        cmocka_unit_test(test_segment_iov_vxlan_payloads),
         cmocka_unit_test(test_gro_merges_segments_back),
         cmocka_unit_test(test_gro_rules),
+        cmocka_unit_test(test_gro_leaves_tagged_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
