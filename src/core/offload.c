@@ -313,6 +313,7 @@ struct gro_seg {
     uint16_t l3_ofs, l4_ofs, hdr_len;
     uint32_t payload; /* TCP payload bytes */
     uint32_t seq;
+    uint32_t hdr_sum; /* checksum sum of the pseudo-header and the TCP header */
 };
 
 static bool gro_candidate(const struct pkt *p, struct gro_seg *s)
@@ -356,11 +357,11 @@ static bool gro_candidate(const struct pkt *p, struct gro_seg *s)
     }
     s->payload = ip_end - s->hdr_len;
     s->seq = (uint32_t)read_be16(tcp + 4) << 16 | read_be16(tcp + 6);
-    /* Only segments that arrived intact: the merged frame's checksum is left
-     * to the receiver as verified. */
+    /* The payload's part of the checksum is summed while gro_build() copies it. */
     uint32_t l4_len = ip_end - s->l4_ofs;
-    return csum_fold(csum_partial(tcp, l4_len,
-                                  pseudo_header_sum(d + l3, s->ipv6, IP_PROTO_TCP, l4_len))) == 0;
+    s->hdr_sum = csum_partial(tcp, s->hdr_len - s->l4_ofs,
+                              pseudo_header_sum(d + l3, s->ipv6, IP_PROTO_TCP, l4_len));
+    return true;
 }
 
 /* True when b continues a's flow: the same headers apart from the IP lengths,
@@ -388,21 +389,38 @@ static bool gro_same_flow(const struct pkt *a, const struct gro_seg *sa, const s
            memcmp(ta + 18, tb + 18, (size_t)sa->hdr_len - sa->l4_ofs - 18) == 0;
 }
 
-/* Builds the super-frame of in[first .. first + count) in a large buffer. */
+/* Builds the super-frame of in[0 .. count) in a large buffer, checking each
+ * segment's checksum while its payload is copied: only segments that arrived
+ * intact are merged, since the merged frame's checksum is left to the receiver
+ * as verified. The run ends before the first bad one; *built says how many
+ * were merged. NULL when fewer than two were (*built 0 or 1), or when there is
+ * no large buffer (*built 0). */
 static struct pkt *gro_build(struct pkt *const *in, const struct gro_seg *segs, uint32_t count,
-                             struct pkt_pool *pool)
+                             struct pkt_pool *pool, uint32_t *built)
 {
     const struct gro_seg *h = &segs[0];
     struct pkt *m = pkt_pool_get_large(pool);
+    uint32_t k = 0;
 
+    *built = 0;
     if (!m) {
         return NULL;
     }
     memcpy(m->data, in[0]->data, h->hdr_len);
     uint32_t len = h->hdr_len;
-    for (uint32_t i = 0; i < count; i++) {
-        memcpy(m->data + len, in[i]->data + segs[i].hdr_len, segs[i].payload);
-        len += segs[i].payload;
+    /* TCP headers are a multiple of 4 bytes: the payload's sum adds to the header's as is. */
+    for (; k < count; k++) {
+        uint32_t sum = csum_partial_copy(m->data + len, in[k]->data + segs[k].hdr_len,
+                                         segs[k].payload, segs[k].hdr_sum);
+        if (csum_fold(sum) != 0) {
+            break;
+        }
+        len += segs[k].payload;
+    }
+    *built = k;
+    if (k < 2) {
+        pkt_pool_put(pool, m);
+        return NULL;
     }
     m->len = len;
     uint8_t *l3 = m->data + h->l3_ofs;
@@ -417,7 +435,7 @@ static struct pkt *gro_build(struct pkt *const *in, const struct gro_seg *segs, 
         uint16_t sum = csum_fold(csum_partial(l3, 20, 0));
         memcpy(l3 + 10, &sum, sizeof sum);
     }
-    l4[13] |= in[count - 1]->data[segs[count - 1].l4_ofs + 13] & TCP_FLAG_PSH;
+    l4[13] |= in[k - 1]->data[segs[k - 1].l4_ofs + 13] & TCP_FLAG_PSH;
     /* CHECKSUM_PARTIAL as Linux leaves it: the field holds the pseudo-header sum. */
     uint16_t seed = (uint16_t)~csum_fold(pseudo_header_sum(l3, h->ipv6, IP_PROTO_TCP, l4_len));
     memcpy(l4 + 16, &seed, sizeof seed);
@@ -462,18 +480,17 @@ uint32_t offload_gro(struct pkt *const *in, uint32_t n, struct pkt_pool *pool, s
                 }
             }
         }
-        struct pkt *m = count > 1 ? gro_build(in + i, segs, count, pool) : NULL;
+        uint32_t built = 0;
+        struct pkt *m = count > 1 ? gro_build(in + i, segs, count, pool, &built) : NULL;
         if (m) {
             out[n_out] = m;
             merged[n_out++] = true;
-            i += count;
+            i += built;
         } else {
-            /* No large buffer: the run goes as it came. */
-            for (uint32_t k = 0; k < count; k++) {
-                out[n_out] = in[i + k];
-                merged[n_out++] = false;
-            }
-            i += count;
+            /* Alone, bad, or no large buffer: the frame goes as it came, the next
+             * may start a run. */
+            out[n_out] = in[i++];
+            merged[n_out++] = false;
         }
     }
     return n_out;

@@ -10,6 +10,9 @@
 
 /* Adds data to a 32-bit one's-complement accumulator; fold with csum_fold(). */
 uint32_t csum_partial(const void *data, size_t len, uint32_t sum);
+/* The same, copying the len bytes of src to dst (which must not overlap) on the
+ * way: a copy and its checksum in one pass. */
+uint32_t csum_partial_copy(void *dst, const void *src, size_t len, uint32_t sum);
 
 /* Folds a 32-bit accumulator to the 16-bit checksum (complemented), network order. */
 static inline uint16_t csum_fold(uint32_t sum)
