@@ -35,19 +35,30 @@
  *   "name": that segment's name,
  *   "members": {host: ports on the segment},
  *   "vteps": {VTEP: present members with it},
- *   "macs": {MAC: {"host","vtep","port","source","revision"}}, the winners,
- *   "ips": {IP: {"mac","host","source","revision"}}, the winners,
- *   "mac_c", "ip_c": {addr: {"b:<port>" | "l:<host>": candidate}}, every
+ *   "macs": {MAC: winner}, "ips": {IP: winner}, the winners (below),
+ *   "mac_c", "ip_c": {addr: [candidate, ...]}, every
  *       binding and report of the address (valid or not: a candidate counts
  *       while its host is present, and a report while its host is a member),
  *   "picks": the proxy picks (proxy segments).
  * A table goes when it holds none of them.
  */
+/* Winners and candidates are arrays, not objects: there is one of each per
+ * MAC, and an array costs a fraction of an object's hash table.
+ * A winner: [host, source, revision, value, port], value the MAC's VTEP or
+ * the IP's MAC, port for MACs only. */
+enum { WIN_HOST, WIN_SOURCE, WIN_REV, WIN_VALUE, WIN_PORT };
+/* A candidate: [value, revision, name, host], value a report's port (MAC) or
+ * MAC (IP), a binding's MAC (IP) or null (a MAC binding: the port is in its
+ * name), name "b:<port>" or "l:<host>" (one string per name, in names),
+ * host for bindings only (a report's is in its name). A report's candidate
+ * is its learned entry (agent_index_learned()). */
+enum { CAND_VALUE, CAND_REV, CAND_NAME, CAND_HOST };
+
 struct agent_index {
     json_t *segments; /* name -> /config/segments value */
     json_t *ports;    /* name -> {"v": /config/ports value, "revision": N, "vnis": [vni, ...]} */
     json_t *hosts;    /* id -> /hosts value */
-    json_t *learned;  /* host -> {"mac/<vni>/<mac>": {"port","revision"}, "ip/...": {"mac",...}} */
+    json_t *learned;  /* host -> {"mac/<vni>/<mac>" | "ip/<vni>/<ip>": candidate (below)} */
     json_t *presence; /* host -> enum agent_presence (absent hosts are not kept) */
     /* Derived, kept change by change: */
     json_t
@@ -67,6 +78,7 @@ struct agent_index {
      * -> VTEP value is its winner's, the winner's that of present). At 100k
      * MACs in views of many hosts, a string per entry is most of the memory. */
     json_t *src_binding, *src_learned;
+    json_t *names; /* candidate name -> that string (kept: one per port and host ever seen) */
 };
 
 bool agent_index_norm_mac(const char *text, char *buf)
@@ -101,7 +113,7 @@ struct agent_index *agent_index_create(void)
     json_t **all[] = {&idx->segments,  &idx->ports,       &idx->hosts,   &idx->learned,
                       &idx->presence,  &idx->present,     &idx->tables,  &idx->host_ports,
                       &idx->seg_ports, &idx->trunks,      &idx->by_vlan, &idx->recheck,
-                      &idx->dirty,     &idx->dirty_hosts, &idx->touched};
+                      &idx->dirty,     &idx->dirty_hosts, &idx->touched, &idx->names};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         if (!(*all[i] = json_object())) {
             agent_index_destroy(idx);
@@ -122,9 +134,10 @@ void agent_index_destroy(struct agent_index *idx)
     if (!idx) {
         return;
     }
-    json_t *all[] = {idx->segments, idx->ports,   idx->hosts,      idx->learned,     idx->presence,
-                     idx->present,  idx->tables,  idx->host_ports, idx->seg_ports,   idx->trunks,
-                     idx->by_vlan,  idx->recheck, idx->dirty,      idx->dirty_hosts, idx->touched};
+    json_t *all[] = {idx->segments,  idx->ports,       idx->hosts,   idx->learned,
+                     idx->presence,  idx->present,     idx->tables,  idx->host_ports,
+                     idx->seg_ports, idx->trunks,      idx->by_vlan, idx->recheck,
+                     idx->dirty,     idx->dirty_hosts, idx->touched, idx->names};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         json_decref(all[i]);
     }
@@ -459,46 +472,99 @@ static void member_add(struct agent_index *idx, json_int_t vni, const char *host
 
 /* ---- Candidates and winners -------------------------------------------------- */
 
-/* Sets (entry, a new reference) or removes (NULL) candidate cand of addr in
- * segment vni's MAC or IP candidates, and marks addr. */
+/* The string of candidate name cand (borrowed; NULL on ENOMEM). */
+static json_t *cand_name_json(struct agent_index *idx, const char *cand)
+{
+    json_t *s = json_object_get(idx->names, cand);
+
+    if (!s && (s = json_string(cand)) && json_object_set_new(idx->names, cand, s) != 0) {
+        return NULL;
+    }
+    return s;
+}
+
+static const char *cand_name(const json_t *e)
+{
+    return json_string_value(json_array_get(e, CAND_NAME));
+}
+
+/* The candidate named cand of a list of them (its index in *at), or NULL. */
+static json_t *cand_find(const json_t *list, const char *cand, size_t *at)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach((json_t *)list, i, e)
+    {
+        if (strcmp(cand_name(e), cand) == 0) {
+            if (at) {
+                *at = i;
+            }
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* Sets (entry, a new reference, named cand) or removes (NULL) candidate
+ * cand of addr in segment vni's MAC or IP candidates, and marks addr. */
 static void cand_set(struct agent_index *idx, json_int_t vni, bool is_mac, const char *addr,
                      const char *cand, json_t *entry)
 {
     json_t *t = entry ? table_make(idx, vni) : table_get(idx, vni);
     json_t *all = json_object_get(t, is_mac ? "mac_c" : "ip_c");
-    json_t *c = entry ? child(all, addr) : json_object_get(all, addr);
+    json_t *list = json_object_get(all, addr);
+    size_t at;
 
-    if (!c) {
+    if (entry && !list &&
+        (!all || !(list = json_array()) || json_object_set_new(all, addr, list) != 0)) {
+        list = NULL;
+    }
+    if (!list) {
         json_decref(entry);
         return;
     }
     mark_entry(idx, vni, is_mac ? "macs" : "ips", addr);
+    json_t *old = cand_find(list, cand, &at);
     if (entry) {
-        json_object_set_new(c, cand, entry);
+        if (old) {
+            json_array_set_new(list, at, entry);
+        } else {
+            json_array_append_new(list, entry);
+        }
         return;
     }
-    json_object_del(c, cand);
-    if (json_object_size(c) == 0) {
+    if (old) {
+        json_array_remove(list, at);
+    }
+    if (json_array_size(list) == 0) {
         json_object_del(all, addr);
         table_gc(idx, vni);
     }
 }
 
-static json_int_t entry_rev(const json_t *entry)
+static json_int_t entry_rev(const json_t *cand)
 {
-    return json_integer_value(json_object_get(entry, "revision"));
+    return json_integer_value(json_array_get(cand, CAND_REV));
 }
 
-static bool is_binding(const json_t *entry)
+/* Whether a winner is a binding. */
+static bool is_binding(const json_t *win)
 {
-    return strcmp(json_string_value(json_object_get(entry, "source")), "binding") == 0;
+    return strcmp(json_string_value(json_array_get(win, WIN_SOURCE)), "binding") == 0;
+}
+
+/* A winner's field as text. */
+static const char *win_str(const json_t *win, size_t field)
+{
+    return json_string_value(json_array_get(win, field));
 }
 
 /* The host a candidate counts for, when it counts now: NULL otherwise. */
 static const char *cand_host(const struct agent_index *idx, const json_t *t, const char *cand,
                              const json_t *e)
 {
-    const char *host = cand[0] == 'b' ? json_string_value(json_object_get(e, "host")) : cand + 2;
+    const char *host = cand[0] == 'b' ? json_string_value(json_array_get(e, CAND_HOST)) : cand + 2;
 
     if (!host || !present_vtep(idx, host)) {
         return NULL;
@@ -540,12 +606,14 @@ static bool ip_beats(bool ab, json_int_t ar, const char *an, bool bb, json_int_t
 static json_t *elect(const struct agent_index *idx, const json_t *t, bool is_mac, const char *addr)
 {
     const json_t *all = json_object_get(json_object_get(t, is_mac ? "mac_c" : "ip_c"), addr);
-    const char *cand, *best = NULL, *best_host = NULL;
+    const char *best = NULL, *best_host = NULL;
     const json_t *best_e = NULL;
+    size_t i;
     json_t *e;
 
-    json_object_foreach((json_t *)all, cand, e)
+    json_array_foreach((json_t *)all, i, e)
     {
+        const char *cand = cand_name(e);
         const char *host = cand_host(idx, t, cand, e);
         if (!host) {
             continue;
@@ -562,24 +630,16 @@ static json_t *elect(const struct agent_index *idx, const json_t *t, bool is_mac
         return NULL;
     }
     bool binding = best[0] == 'b';
-    if (is_mac) {
-        const char *port = binding ? best + 2 : json_string_value(json_object_get(best_e, "port"));
-        json_t *port_json = binding ? NULL : json_object_get(best_e, "port");
-        return port_json
-                   ? json_pack("{s:O,s:O,s:O,s:O,s:I}", "host",
-                               present_field(idx, best_host, "host"), "vtep",
-                               present_field(idx, best_host, "vtep"), "port", port_json, "source",
-                               binding ? idx->src_binding : idx->src_learned, "revision",
-                               entry_rev(best_e))
-                   : json_pack("{s:O,s:O,s:s,s:O,s:I}", "host",
-                               present_field(idx, best_host, "host"), "vtep",
-                               present_field(idx, best_host, "vtep"), "port", port ? port : "",
-                               "source", binding ? idx->src_binding : idx->src_learned, "revision",
-                               entry_rev(best_e));
+    json_t *host = present_field(idx, best_host, "host");
+    json_t *source = binding ? idx->src_binding : idx->src_learned;
+    json_t *rev = json_array_get(best_e, CAND_REV);
+    if (!is_mac) {
+        return json_pack("[OOOO]", host, source, rev, json_array_get(best_e, CAND_VALUE));
     }
-    return json_pack("{s:O,s:O,s:O,s:I}", "mac", json_object_get(best_e, "mac"), "host",
-                     present_field(idx, best_host, "host"), "source",
-                     binding ? idx->src_binding : idx->src_learned, "revision", entry_rev(best_e));
+    json_t *vtep = present_field(idx, best_host, "vtep");
+    return binding
+               ? json_pack("[OOOOs]", host, source, rev, vtep, best + 2)
+               : json_pack("[OOOOO]", host, source, rev, vtep, json_array_get(best_e, CAND_VALUE));
 }
 
 /* Re-elects the marked addresses of one part ("macs" or "ips") of a table,
@@ -729,13 +789,14 @@ static void port_bindings(struct agent_index *idx, const char *name, const json_
             }
             /* A MAC or IP the port binds twice: its first binding counts. */
             t = table_make(idx, v);
-            if (!json_object_get(json_object_get(json_object_get(t, "mac_c"), mac), cand)) {
-                cand_set(idx, v, true, mac, cand,
-                         json_pack("{s:s,s:I}", "host", host, "revision", rev));
+            json_t *named = cand_name_json(idx, cand);
+            if (named &&
+                !cand_find(json_object_get(json_object_get(t, "mac_c"), mac), cand, NULL)) {
+                cand_set(idx, v, true, mac, cand, json_pack("[nIOs]", rev, named, host));
             }
-            if (has_ip && !json_object_get(json_object_get(json_object_get(t, "ip_c"), ip), cand)) {
-                cand_set(idx, v, false, ip, cand,
-                         json_pack("{s:s,s:s,s:I}", "mac", mac, "host", host, "revision", rev));
+            if (named && has_ip &&
+                !cand_find(json_object_get(json_object_get(t, "ip_c"), ip), cand, NULL)) {
+                cand_set(idx, v, false, ip, cand, json_pack("[sIOs]", mac, rev, named, host));
             }
         }
     }
@@ -975,12 +1036,12 @@ static void apply_learned(struct agent_index *idx, const char *key, const char *
 
     json_t *mine = json_object_get(idx->learned, host);
     json_t *v = value ? parse_object(key, value) : NULL;
-    const char *field = is_mac ? "port" : "mac";
-    const char *text = v ? json_string_value(json_object_get(v, field)) : NULL;
+    const char *text = v ? json_string_value(json_object_get(v, is_mac ? "port" : "mac")) : NULL;
     char mac[ETH_ADDR_STRLEN];
     json_t *entry = NULL;
-    if (text && (is_mac || agent_index_norm_mac(text, mac))) {
-        entry = json_pack("{s:s,s:I}", field, is_mac ? text : mac, "revision", (json_int_t)rev);
+    json_t *name = text ? cand_name_json(idx, cand) : NULL;
+    if (name && (is_mac || agent_index_norm_mac(text, mac))) {
+        entry = json_pack("[sIO]", is_mac ? text : mac, (json_int_t)rev, name);
     }
     json_decref(v);
     if (!entry) {
@@ -1374,7 +1435,7 @@ static const char *seen_vtep(const json_t *t, const char *vtep, const char *self
  * borrowed), or NULL. */
 static json_t *seen_mac(const json_t *t, const char *mac, const char *self)
 {
-    json_t *vtep = json_object_get(json_object_get(json_object_get(t, "macs"), mac), "vtep");
+    json_t *vtep = json_array_get(json_object_get(json_object_get(t, "macs"), mac), WIN_VALUE);
     return seen_vtep(t, json_string_value(vtep), self) ? vtep : NULL;
 }
 
@@ -1383,11 +1444,10 @@ static json_t *seen_mac(const json_t *t, const char *mac, const char *self)
 static json_t *seen_ip(const json_t *t, const char *ip, const char *host)
 {
     const json_t *e = json_object_get(json_object_get(t, "ips"), ip);
-    if (!e ||
-        (!is_binding(e) && strcmp(json_string_value(json_object_get(e, "host")), host) == 0)) {
+    if (!e || (!is_binding(e) && strcmp(win_str(e, WIN_HOST), host) == 0)) {
         return NULL;
     }
-    return json_object_get(e, "mac");
+    return json_array_get(e, WIN_VALUE);
 }
 
 static json_t *segment_part(json_t *op)
@@ -1500,7 +1560,7 @@ static void changed_part(const json_t *t, const json_t *marked, const json_t *ha
 }
 
 json_t *agent_index_host_changes(const struct agent_index *idx, const char *host,
-                                 const json_t *sent)
+                                 const json_t *sent, size_t max)
 {
     const char *self_text = present_vtep(idx, host);
     const json_t *had_segments = json_object_get(sent, "segments");
@@ -1545,12 +1605,12 @@ json_t *agent_index_host_changes(const struct agent_index *idx, const char *host
             changed_part(t, json_object_get(d, parts[i]), had, o, n, parts[i], host, self_text);
         }
     }
-    ops = agent_view_diff(old, now);
+    ops = agent_view_diff_part(old, now, 0, max);
     goto out;
 whole:
     json_decref(now);
     now = agent_index_host_view(idx, host);
-    ops = now ? agent_view_diff(sent, now) : NULL;
+    ops = now ? agent_view_diff_part(sent, now, 0, max) : NULL;
 out:
     json_decref(vnis);
     json_decref(old);
@@ -1621,7 +1681,7 @@ bool agent_index_is_source(const struct agent_index *idx, const char *host, cons
     json_t *t = json_object_get(idx->tables, key);
     json_t *e =
         json_object_get(json_object_get(t, strcmp(kind, "mac") == 0 ? "macs" : "ips"), addr);
-    return e && !is_binding(e) && strcmp(json_string_value(json_object_get(e, "host")), host) == 0;
+    return e && !is_binding(e) && strcmp(win_str(e, WIN_HOST), host) == 0;
 }
 
 unsigned agent_index_host_ports(const struct agent_index *idx, const char *host)
@@ -1680,9 +1740,23 @@ json_t *agent_index_host_segments(const struct agent_index *idx, const char *hos
 
 /* ---- Diff -------------------------------------------------------------------- */
 
-static int append_op(json_t *ops, json_t *op)
+/* The ops of a difference being made: only those numbered skip .. end - 1
+ * are made, so that a large one (a snapshot) can be sent in parts without
+ * all of it in memory at once. */
+struct diff_out {
+    json_t *ops;
+    size_t skip, end, seen; /* seen: ops counted so far */
+};
+
+/* Counts the next op: whether it is to be made. */
+static bool take(struct diff_out *out)
 {
-    return op && json_array_append_new(ops, op) == 0 ? 0 : ENOMEM;
+    return out->seen++ >= out->skip && out->seen <= out->end;
+}
+
+static int append_op(struct diff_out *out, json_t *op)
+{
+    return op && json_array_append_new(out->ops, op) == 0 ? 0 : ENOMEM;
 }
 
 /* value (shared, not copied: a view that applies the op shares it too). */
@@ -1700,7 +1774,7 @@ static json_t *entry_op(const char *op, const char *vni, const char *field, cons
 
 /* The entries of table (one of "vteps", "macs", "ips") that a has and b lacks
  * (or, with changed, holds with another value), as ops named op. */
-static int diff_table(json_t *ops, const char *vni, const json_t *a, const json_t *b,
+static int diff_table(struct diff_out *out, const char *vni, const json_t *a, const json_t *b,
                       const char *table, bool changed, const char *op, const char *field,
                       const char *vfield)
 {
@@ -1711,10 +1785,13 @@ static int diff_table(json_t *ops, const char *vni, const json_t *a, const json_
     json_object_foreach((json_t *)ta, addr, v)
     {
         json_t *other = json_object_get(tb, addr);
+        if (out->seen >= out->end) {
+            return 0; /* past the window: nothing more to make */
+        }
         if (other && !(changed && !json_equal(v, other))) {
             continue;
         }
-        if (append_op(ops, entry_op(op, vni, field, addr, vfield, v))) {
+        if (take(out) && append_op(out, entry_op(op, vni, field, addr, vfield, v))) {
             return ENOMEM;
         }
     }
@@ -1723,22 +1800,29 @@ static int diff_table(json_t *ops, const char *vni, const json_t *a, const json_
 
 json_t *agent_view_diff(const json_t *old_view, const json_t *new_view)
 {
+    return agent_view_diff_part(old_view, new_view, 0, SIZE_MAX);
+}
+
+json_t *agent_view_diff_part(const json_t *old_view, const json_t *new_view, size_t skip,
+                             size_t max)
+{
     const json_t *os = json_object_get(old_view, "segments");
     const json_t *ns = json_object_get(new_view, "segments");
     const json_t *op = json_object_get(old_view, "ports");
     const json_t *np = json_object_get(new_view, "ports");
-    json_t *ops = json_array();
+    struct diff_out out = {
+        .ops = json_array(), .skip = skip, .end = max > SIZE_MAX - skip ? SIZE_MAX : skip + max};
     const char *key;
     json_t *s, *o;
 
-    if (!ops) {
+    if (!out.ops) {
         return NULL;
     }
     /* 1. New segments. In proxy mode first without replication lists, which
      * may only name VTEPs the segment has (added next). */
     json_object_foreach((json_t *)ns, key, s)
     {
-        if (json_object_get(os, key)) {
+        if (json_object_get(os, key) || !take(&out)) {
             continue;
         }
         json_t *seg = json_deep_copy(json_object_get(s, "op"));
@@ -1746,14 +1830,14 @@ json_t *agent_view_diff(const json_t *old_view, const json_t *new_view)
             json_object_set_new(seg, "proxies", json_array());
             json_object_set_new(seg, "replicas", json_array());
         }
-        if (append_op(ops, seg)) {
+        if (append_op(&out, seg)) {
             goto fail;
         }
     }
     /* 2. New VTEPs. */
     json_object_foreach((json_t *)ns, key, s)
     {
-        if (diff_table(ops, key, s, json_object_get(os, key), "vteps", false, "vtep_add", "vtep",
+        if (diff_table(&out, key, s, json_object_get(os, key), "vteps", false, "vtep_add", "vtep",
                        NULL)) {
             goto fail;
         }
@@ -1772,7 +1856,7 @@ json_t *agent_view_diff(const json_t *old_view, const json_t *new_view)
         } else if (json_equal(had, want)) {
             continue;
         }
-        if (append_op(ops, json_deep_copy(want))) {
+        if (take(&out) && append_op(&out, json_deep_copy(want))) {
             goto fail;
         }
     }
@@ -1780,9 +1864,9 @@ json_t *agent_view_diff(const json_t *old_view, const json_t *new_view)
     json_object_foreach((json_t *)os, key, o)
     {
         json_t *n = json_object_get(ns, key);
-        if (n && (diff_table(ops, key, o, n, "macs", false, "mac_del", "mac", NULL) ||
-                  diff_table(ops, key, o, n, "ips", false, "ip_del", "ip", NULL) ||
-                  diff_table(ops, key, o, n, "vteps", false, "vtep_del", "vtep", NULL))) {
+        if (n && (diff_table(&out, key, o, n, "macs", false, "mac_del", "mac", NULL) ||
+                  diff_table(&out, key, o, n, "ips", false, "ip_del", "ip", NULL) ||
+                  diff_table(&out, key, o, n, "vteps", false, "vtep_del", "vtep", NULL))) {
             goto fail;
         }
     }
@@ -1790,38 +1874,38 @@ json_t *agent_view_diff(const json_t *old_view, const json_t *new_view)
     json_object_foreach((json_t *)ns, key, s)
     {
         json_t *old = json_object_get(os, key);
-        if (diff_table(ops, key, s, old, "macs", true, "mac_set", "mac", "vtep") ||
-            diff_table(ops, key, s, old, "ips", true, "ip_set", "ip", "mac")) {
+        if (diff_table(&out, key, s, old, "macs", true, "mac_set", "mac", "vtep") ||
+            diff_table(&out, key, s, old, "ips", true, "ip_set", "ip", "mac")) {
             goto fail;
         }
     }
     /* 6. Ports: those that go, then those that are new or changed. */
     json_object_foreach((json_t *)op, key, o)
     {
-        if (!json_object_get(np, key) &&
-            append_op(ops, json_pack("{s:s,s:s}", "op", "port_del", "name", key))) {
+        if (!json_object_get(np, key) && take(&out) &&
+            append_op(&out, json_pack("{s:s,s:s}", "op", "port_del", "name", key))) {
             goto fail;
         }
     }
     json_object_foreach((json_t *)np, key, s)
     {
         json_t *old = json_object_get(op, key);
-        if ((!old || !json_equal(old, s)) && append_op(ops, json_deep_copy(s))) {
+        if ((!old || !json_equal(old, s)) && take(&out) && append_op(&out, json_deep_copy(s))) {
             goto fail;
         }
     }
     /* 7. Segments that go, after the ports on them. */
     json_object_foreach((json_t *)os, key, o)
     {
-        if (!json_object_get(ns, key) &&
-            append_op(ops, json_pack("{s:s,s:I}", "op", "segment_del", "vni",
-                                     (json_int_t)strtoll(key, NULL, 10)))) {
+        if (!json_object_get(ns, key) && take(&out) &&
+            append_op(&out, json_pack("{s:s,s:I}", "op", "segment_del", "vni",
+                                      (json_int_t)strtoll(key, NULL, 10)))) {
             goto fail;
         }
     }
-    return ops;
+    return out.ops;
 fail:
-    json_decref(ops);
+    json_decref(out.ops);
     return NULL;
 }
 
@@ -1905,13 +1989,14 @@ static const json_t *pending_binding(const json_t *t, bool is_mac, const char *a
 {
     const json_t *all = json_object_get(json_object_get(t, is_mac ? "mac_c" : "ip_c"), addr);
     const json_t *best = NULL;
-    const char *cand;
+    size_t i;
     json_t *e;
 
     /* Should two ports bind it (the API refuses that), the lowest port name, as
      * when the bindings count. */
-    json_object_foreach((json_t *)all, cand, e)
+    json_array_foreach((json_t *)all, i, e)
     {
+        const char *cand = cand_name(e);
         if (cand[0] == 'b' && (!best || strcmp(cand + 2, *port) < 0)) {
             *port = cand + 2;
             best = e;
@@ -1941,16 +2026,16 @@ json_t *agent_index_segment_macs_json(const struct agent_index *idx, uint32_t vn
             const json_t *b = pending_binding(t, true, keys[i], &port);
             if (b) {
                 json_array_append_new(items, json_pack("{s:s,s:O,s:n,s:s,s:s}", "mac", keys[i],
-                                                       "host", json_object_get(b, "host"), "vtep",
+                                                       "host", json_array_get(b, CAND_HOST), "vtep",
                                                        "port", port, "source", "binding"));
             }
             continue;
         }
         item = json_pack("{s:s,s:O,s:O,s:O,s:O}", "mac", keys[i], "host",
-                         json_object_get(e, "host"), "vtep", json_object_get(e, "vtep"), "port",
-                         json_object_get(e, "port"), "source", json_object_get(e, "source"));
+                         json_array_get(e, WIN_HOST), "vtep", json_array_get(e, WIN_VALUE), "port",
+                         json_array_get(e, WIN_PORT), "source", json_array_get(e, WIN_SOURCE));
         if (item && !is_binding(e)) {
-            json_object_set(item, "revision", json_object_get(e, "revision"));
+            json_object_set(item, "revision", json_array_get(e, WIN_REV));
         }
         json_array_append_new(items, item);
     }
@@ -1988,15 +2073,15 @@ json_t *agent_index_segment_arp_json(const struct agent_index *idx, uint32_t vni
             if (b) {
                 json_array_append_new(items,
                                       json_pack("{s:s,s:O,s:O,s:s}", "ip", keys[i], "mac",
-                                                json_object_get(b, "mac"), "host",
-                                                json_object_get(b, "host"), "source", "binding"));
+                                                json_array_get(b, CAND_VALUE), "host",
+                                                json_array_get(b, CAND_HOST), "source", "binding"));
             }
             continue;
         }
         json_array_append_new(items, json_pack("{s:s,s:O,s:O,s:O}", "ip", keys[i], "mac",
-                                               json_object_get(e, "mac"), "host",
-                                               json_object_get(e, "host"), "source",
-                                               json_object_get(e, "source")));
+                                               json_array_get(e, WIN_VALUE), "host",
+                                               json_array_get(e, WIN_HOST), "source",
+                                               json_array_get(e, WIN_SOURCE)));
     }
     free(keys);
     return json_pack("{s:o}", "items", items);

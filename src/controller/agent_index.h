@@ -37,6 +37,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct agent_index;
@@ -69,10 +70,11 @@ int agent_index_refresh(struct agent_index *idx);
 const json_t *agent_index_touched(const struct agent_index *idx);
 /* The ops (a new array) that take host from its view as of the last
  * agent_index_clear_changes() (sent, which the caller holds) to its view
- * now, in agent_view_diff()'s order; they read only what changed. NULL on
- * ENOMEM. */
+ * now, in agent_view_diff()'s order; they read only what changed. At most
+ * max of them are made (the first max): a caller that can send max - 1 at
+ * once resyncs when there are more. NULL on ENOMEM. */
 json_t *agent_index_host_changes(const struct agent_index *idx, const char *host,
-                                 const json_t *sent);
+                                 const json_t *sent, size_t max);
 /* Forgets what changed: the views callers hold are now those of this refresh. */
 void agent_index_clear_changes(struct agent_index *idx);
 
@@ -84,6 +86,11 @@ json_t *agent_view_empty(void);
 /* The ops (a new array) that turn a host holding old into one holding new;
  * [] when they are equal; NULL on ENOMEM. */
 json_t *agent_view_diff(const json_t *old_view, const json_t *new_view);
+/* Ops skip .. skip + max - 1 of agent_view_diff()'s (a new array, shorter
+ * at the end), without making the others: a snapshot in parts in the memory
+ * of one part. NULL on ENOMEM. */
+json_t *agent_view_diff_part(const json_t *old_view, const json_t *new_view, size_t skip,
+                             size_t max);
 /* Applies ops (agent_view_diff()'s, or a snapshot's from the empty view) to
  * view in place. 0, EINVAL for an op it does not know, or ENOMEM. */
 int agent_view_apply(json_t *view, const json_t *ops);
@@ -94,8 +101,9 @@ bool agent_view_has_segment(const json_t *view, uint32_t vni);
 const json_t *agent_index_host(const struct agent_index *idx, const char *id);
 /* The hosts' records, an object id -> value (borrowed). */
 const json_t *agent_index_hosts(const struct agent_index *idx);
-/* What the host learned (borrowed): {"mac/<vni>/<mac>": {"port", "revision"},
- * "ip/<vni>/<ip>": {"mac", "revision"}}; NULL when nothing. */
+/* What the host learned (borrowed): {"mac/<vni>/<mac>": [port, revision, ...],
+ * "ip/<vni>/<ip>": [mac, revision, ...]} (arrays: one per MAC, smaller than
+ * objects); NULL when nothing. */
 const json_t *agent_index_learned(const struct agent_index *idx, const char *host);
 /* Whether host is the source of the segment table entry ("mac"/"ip" kind) now. */
 bool agent_index_is_source(const struct agent_index *idx, const char *host, const char *kind,

@@ -436,36 +436,39 @@ static int send_heartbeat(struct agent_session *s, uint64_t rev)
     return session_send(s, &m);
 }
 
-/* The view as snapshot parts of at most AGENT_PROTO_MAX_OPS ops and 4 MiB. */
+/* The view as snapshot parts of at most AGENT_PROTO_MAX_OPS ops and 4 MiB,
+ * each made when it goes (a whole view's ops at once would cost the memory
+ * of many views). */
 static int send_snapshot(struct agent_session *s, const json_t *view, uint64_t rev)
 {
     json_t *empty = agent_view_empty();
-    json_t *ops = empty ? agent_view_diff(empty, view) : NULL;
-    size_t n = json_array_size(ops), i = 0;
-    int rc = ops ? 0 : ENOMEM;
+    size_t i = 0; /* ops sent */
+    bool more = true;
+    int rc = empty ? 0 : ENOMEM;
 
-    json_decref(empty);
-    while (rc == 0) {
+    while (rc == 0 && more) {
+        /* One op beyond a part tells whether another part follows. */
+        json_t *ops = agent_view_diff_part(empty, view, i, AGENT_PROTO_MAX_OPS + 1);
         json_t *part = json_array();
-        size_t bytes = 0;
-        while (part && i < n && json_array_size(part) < AGENT_PROTO_MAX_OPS) {
-            json_t *op = json_array_get(ops, i);
+        size_t n = json_array_size(ops), taken = 0, bytes = 0;
+        while (ops && part && taken < n && taken < AGENT_PROTO_MAX_OPS) {
+            json_t *op = json_array_get(ops, taken);
             /* Its size without writing it (the comma after it counted). */
             size_t len = json_dumpb(op, NULL, 0, JSON_COMPACT) + 1;
-            if (json_array_size(part) > 0 && bytes + len > AGENT_PART_BUDGET) {
+            if (taken > 0 && bytes + len > AGENT_PART_BUDGET) {
                 break;
             }
             bytes += len;
             json_array_append(part, op);
-            i++;
+            taken++;
         }
-        rc = part ? session_send_ops(s, AGENT_MSG_SNAPSHOT, rev, i < n, part) : ENOMEM;
+        more = taken < n;
+        i += taken;
+        rc = ops && part ? session_send_ops(s, AGENT_MSG_SNAPSHOT, rev, more, part) : ENOMEM;
         json_decref(part);
-        if (i >= n) {
-            break;
-        }
+        json_decref(ops);
     }
-    json_decref(ops);
+    json_decref(empty);
     return rc;
 }
 
@@ -478,8 +481,10 @@ static int session_sync(struct agent_session *s, uint64_t rev)
 {
     struct agent_index *idx = s->srv->idx;
     json_t *view = s->synced ? NULL : agent_index_host_view(idx, s->hello.host);
-    json_t *ops = s->synced ? agent_index_host_changes(idx, s->hello.host, s->sent)
-                  : view    ? agent_view_diff(s->sent, view)
+    /* More ops than one update holds mean a snapshot: those are not made. */
+    size_t max = AGENT_PROTO_MAX_OPS + 1;
+    json_t *ops = s->synced ? agent_index_host_changes(idx, s->hello.host, s->sent, max)
+                  : view    ? agent_view_diff_part(s->sent, view, 0, max)
                             : NULL;
     int rc = 0;
 
@@ -969,7 +974,8 @@ static bool entry_current(struct agent_server *srv, const char *host, const char
     char kind[4], addr[IP_ADDR_STRLEN];
     unsigned vni;
 
-    if (!mine || strcmp(json_string_value(json_object_get(mine, field)) ?: "",
+    /* mine: [port or MAC, revision] */
+    if (!mine || strcmp(json_string_value(json_array_get(mine, 0)) ?: "",
                         json_string_value(json_object_get(value, field))) != 0) {
         return false;
     }

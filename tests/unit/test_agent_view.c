@@ -4,7 +4,8 @@
  * is given, who wins a MAC, the proxy picks per subnet, and the order of the
  * ops a view difference turns into; and that the incremental paths (tables
  * kept change by change, the changes of one host's view computed from what
- * changed) agree with a from-scratch index over random sequences of changes.
+ * changed, differences made in parts) agree with a from-scratch index and
+ * whole differences over random sequences of changes.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -225,7 +226,7 @@ static void test_change_touches_only_its_segment(void **state)
     assert_non_null(json_object_get(touched, "a"));
     assert_non_null(json_object_get(touched, "b"));
     assert_null(json_object_get(touched, "c"));
-    json_t *ops = agent_index_host_changes(idx, "a", a);
+    json_t *ops = agent_index_host_changes(idx, "a", a, SIZE_MAX);
     assert_int_equal(json_array_size(ops), 1);
     assert_string_equal(json_string_value(json_object_get(json_array_get(ops, 0), "op")),
                         "mac_set");
@@ -236,7 +237,7 @@ static void test_change_touches_only_its_segment(void **state)
     json_decref(ops);
     /* b reported it: nothing new for b itself. */
     json_t *b = agent_index_host_view(idx, "b");
-    ops = agent_index_host_changes(idx, "b", b);
+    ops = agent_index_host_changes(idx, "b", b, SIZE_MAX);
     assert_int_equal(json_array_size(ops), 0);
     json_decref(ops);
     json_decref(b);
@@ -396,6 +397,28 @@ static void assert_same_json(json_t *a, json_t *b, const char *what)
     json_decref(b);
 }
 
+/* agent_view_diff_part() in parts of random sizes, joined, is agent_view_diff(). */
+static void assert_diff_in_parts(struct rstore *st, const json_t *old, const json_t *new)
+{
+    json_t *whole = agent_view_diff(old, new), *joined = json_array();
+    size_t skip = 0;
+    assert_non_null(whole);
+    for (;;) {
+        size_t max = 1 + rnd(st, 5);
+        json_t *part = agent_view_diff_part(old, new, skip, max);
+        assert_non_null(part);
+        assert_true(json_array_size(part) <= max);
+        json_array_extend(joined, part);
+        skip += json_array_size(part);
+        bool last = json_array_size(part) < max;
+        json_decref(part);
+        if (last) {
+            break;
+        }
+    }
+    assert_same_json(joined, whole, "diff in parts");
+}
+
 static void test_incremental_equals_from_scratch(void **state)
 {
     (void)state;
@@ -423,8 +446,19 @@ static void test_incremental_equals_from_scratch(void **state)
                 if (!json_object_get(touched, id)) {
                     assert_true(json_equal(whole, sent[h]));
                 }
-                json_t *ops = agent_index_host_changes(idx, id, sent[h]);
+                json_t *ops = agent_index_host_changes(idx, id, sent[h], SIZE_MAX);
                 assert_non_null(ops);
+                /* With a limit: the first ops only. */
+                json_t *few = agent_index_host_changes(idx, id, sent[h], 2);
+                json_t *first = json_array();
+                for (size_t i = 0; i < 2 && i < json_array_size(ops); i++) {
+                    json_array_append(first, json_array_get(ops, i));
+                }
+                assert_same_json(few, first, "limited changes");
+                json_t *empty = agent_view_empty();
+                assert_diff_in_parts(&st, sent[h], whole);
+                assert_diff_in_parts(&st, empty, whole); /* a snapshot */
+                json_decref(empty);
                 assert_int_equal(agent_view_apply(sent[h], ops), 0);
                 json_decref(ops);
                 assert_same_json(json_incref(sent[h]), json_incref(whole), "patched view");
@@ -494,8 +528,8 @@ static void test_views_share_entry_strings(void **state)
 
     put(idx, "/learned/a/mac/5001/02:00:00:00:20:01", "{\"port\":\"vm1\"}", 10);
     assert_int_equal(agent_index_refresh(idx), 0);
-    json_t *ops_b = agent_index_host_changes(idx, "b", b);
-    json_t *ops_c = agent_index_host_changes(idx, "c", c);
+    json_t *ops_b = agent_index_host_changes(idx, "b", b, SIZE_MAX);
+    json_t *ops_c = agent_index_host_changes(idx, "c", c, SIZE_MAX);
     assert_int_equal(json_array_size(ops_b), 1);
     assert_int_equal(agent_view_apply(b, ops_b), 0);
     assert_int_equal(agent_view_apply(c, ops_c), 0);
