@@ -15,24 +15,18 @@
 #include "lib/checksum.h"
 #include "lib/ether.h"
 
-#define IP_PROTO_ICMP         1
-#define IP_PROTO_ICMPV6       58
-#define IPV4_LEN              20
-#define IPV6_LEN              40
-#define IPV4_DF               0x4000
-#define IPV4_FRAG_OFFSET      0x1fff
-#define ICMP_DEST_UNREACH     3
-#define ICMP_FRAG_NEEDED      4
-#define ICMPV6_PKT_TOO_BIG    2
-#define ICMPV6_INFO_MIN       128 /* ICMPv6 types below are errors (RFC 4443 section 2.1) */
-#define ERROR_TTL             64
-#define ERROR_TOS             0xc0 /* precedence 6, internetwork control (RFC 1812 4.3.2.5) */
-#define IPV6_EXT_HOP_BY_HOP   0
-#define IPV6_EXT_ROUTING      43
-#define IPV6_EXT_FRAGMENT     44
-#define IPV6_EXT_AH           51
-#define IPV6_EXT_DEST_OPTS    60
-#define IPV6_FRAG_OFFSET_MASK 0xfff8
+#define IP_PROTO_ICMP      1
+#define IP_PROTO_ICMPV6    58
+#define IPV4_LEN           20
+#define IPV6_LEN           40
+#define IPV4_DF            0x4000
+#define IPV4_FRAG_OFFSET   0x1fff
+#define ICMP_DEST_UNREACH  3
+#define ICMP_FRAG_NEEDED   4
+#define ICMPV6_PKT_TOO_BIG 2
+#define ICMPV6_INFO_MIN    128 /* ICMPv6 types below are errors (RFC 4443 section 2.1) */
+#define ERROR_TTL          64
+#define ERROR_TOS          0xc0 /* precedence 6, internetwork control (RFC 1812 4.3.2.5) */
 
 static inline uint16_t read_be16(const uint8_t *p)
 {
@@ -89,51 +83,19 @@ static bool ipv4_wanted(const uint8_t *ip, uint32_t total, uint32_t mtu)
 }
 
 /* The IPv6 packet of p (end: bytes from ip to its end): whether it may be
- * told about mtu. Walks the extension chain for the fragment offset and the
- * upper-layer header, as frame_parse() did. */
+ * told about mtu: not a later fragment, not an ICMPv6 error. */
 static bool ipv6_wanted(const uint8_t *ip, uint32_t end, uint32_t mtu)
 {
-    uint8_t next = ip[6];
-    uint32_t ofs = IPV6_LEN;
+    uint8_t proto;
+    uint32_t l4;
+    uint16_t frag;
 
-    if (end <= mtu || !ip6_is_host(ip + 8) || !ip6_is_host(ip + 24)) {
+    if (end <= mtu || !ip6_is_host(ip + 8) || !ip6_is_host(ip + 24) ||
+        parse_ipv6_chain(ip, end, &proto, &l4, &frag) != DROP_NONE ||
+        (frag != PARSE_IPV6_NO_FRAGMENT && frag != 0)) {
         return false;
     }
-    for (unsigned count = 0; count <= PARSE_IPV6_MAX_EXT; count++) {
-        uint32_t hdr_len;
-
-        switch (next) {
-        case IPV6_EXT_HOP_BY_HOP:
-        case IPV6_EXT_ROUTING:
-        case IPV6_EXT_DEST_OPTS:
-        case IPV6_EXT_FRAGMENT:
-        case IPV6_EXT_AH:
-            break;
-        case IP_PROTO_ICMPV6:
-            return ofs < end && ip[ofs] >= ICMPV6_INFO_MIN;
-        default:
-            return true;
-        }
-        if (end - ofs < 8) {
-            return false;
-        }
-        if (next == IPV6_EXT_FRAGMENT) {
-            if (read_be16(ip + ofs + 2) & IPV6_FRAG_OFFSET_MASK) {
-                return false; /* not the first fragment */
-            }
-            hdr_len = 8;
-        } else if (next == IPV6_EXT_AH) {
-            hdr_len = ((uint32_t)ip[ofs + 1] + 2) * 4;
-        } else {
-            hdr_len = ((uint32_t)ip[ofs + 1] + 1) * 8;
-        }
-        if (hdr_len > end - ofs) {
-            return false;
-        }
-        next = ip[ofs];
-        ofs += hdr_len;
-    }
-    return false;
+    return proto != IP_PROTO_ICMPV6 || (l4 < end && ip[l4] >= ICMPV6_INFO_MIN);
 }
 
 bool icmp_too_big_wanted(const struct pkt *p, uint32_t mtu)

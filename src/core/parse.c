@@ -116,8 +116,28 @@ static enum drop_reason parse_ipv6(struct pkt *p, uint32_t l3)
     if (end > p->len) {
         return DROP_IPV6_TRUNCATED;
     }
-    uint8_t next = d[l3 + 6];
-    uint32_t ofs = l3 + 40;
+    uint8_t proto;
+    uint32_t ofs;
+    uint16_t frag;
+    enum drop_reason r = parse_ipv6_chain(d + l3, end - l3, &proto, &ofs, &frag);
+    if (r != DROP_NONE) {
+        return r;
+    }
+    p->meta.ip_proto = proto;
+    if (frag != PARSE_IPV6_NO_FRAGMENT) {
+        p->meta.is_fragment = 1;
+        return DROP_NONE;
+    }
+    return parse_l4(p, l3 + ofs, end, proto);
+}
+
+enum drop_reason parse_ipv6_chain(const uint8_t *ip, uint32_t end, uint8_t *proto, uint32_t *l4,
+                                  uint16_t *frag)
+{
+    uint8_t next = ip[6];
+    uint32_t ofs = 40;
+
+    *frag = PARSE_IPV6_NO_FRAGMENT;
     for (unsigned count = 0;; count++) {
         uint32_t hdr_len;
 
@@ -129,24 +149,25 @@ static enum drop_reason parse_ipv6(struct pkt *p, uint32_t l3)
         case IPV6_EXT_AH:
             break;
         default:
-            p->meta.ip_proto = next;
-            return p->meta.is_fragment ? DROP_NONE : parse_l4(p, ofs, end, next);
+            *proto = next;
+            *l4 = ofs;
+            return DROP_NONE;
         }
         if (count >= PARSE_IPV6_MAX_EXT || end - ofs < 8) {
             return DROP_IPV6_EXT_CHAIN;
         }
         if (next == IPV6_EXT_FRAGMENT) {
             hdr_len = 8;
-            p->meta.is_fragment = 1;
+            *frag = read_be16(ip + ofs + 2) & 0xfff8; /* offset in 8-byte units, << 3 */
         } else if (next == IPV6_EXT_AH) {
-            hdr_len = ((uint32_t)d[ofs + 1] + 2) * 4;
+            hdr_len = ((uint32_t)ip[ofs + 1] + 2) * 4;
         } else {
-            hdr_len = ((uint32_t)d[ofs + 1] + 1) * 8;
+            hdr_len = ((uint32_t)ip[ofs + 1] + 1) * 8;
         }
         if (hdr_len > end - ofs) {
             return DROP_IPV6_EXT_CHAIN;
         }
-        next = d[ofs];
+        next = ip[ofs];
         ofs += hdr_len;
     }
 }

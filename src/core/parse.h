@@ -24,6 +24,19 @@
 /* Parses p->data[0..len) and fills p->meta (in_port and segment are left as they are). */
 enum drop_reason frame_parse(struct pkt *p);
 
+/* No fragment header in the chain (a real offset field has its low 3 bits clear). */
+#define PARSE_IPV6_NO_FRAGMENT 0xffff
+
+/* Walks the IPv6 extension-header chain of the packet at ip (end: its length
+ * from ip, fixed header included), stepping over hop-by-hop, routing,
+ * destination-options, fragment and AH headers, at most PARSE_IPV6_MAX_EXT.
+ * DROP_NONE with *proto the upper-layer protocol and *l4 its offset from ip,
+ * *frag the fragment offset field masked (0 for a first fragment) or
+ * PARSE_IPV6_NO_FRAGMENT; DROP_IPV6_EXT_CHAIN for a chain too long or cut
+ * short. Used by frame_parse() and by whoever must look again (icmp.c). */
+enum drop_reason parse_ipv6_chain(const uint8_t *ip, uint32_t end, uint8_t *proto, uint32_t *l4,
+                                  uint16_t *frag);
+
 /* frame_parse() without the flow hash (meta.flow_hash is left 0): the same
  * checks, drops and offsets. The switch parses every frame this way and
  * computes frame_flow_hash() only for the frames it encapsulates, the one
