@@ -14,6 +14,7 @@
 #include "core/parse.h"
 #include "lib/checksum.h"
 #include "lib/ether.h"
+#include "lib/be.h"
 
 #define IP_PROTO_ICMP      1
 #define IP_PROTO_ICMPV6    58
@@ -27,28 +28,6 @@
 #define ICMPV6_INFO_MIN    128 /* ICMPv6 types below are errors (RFC 4443 section 2.1) */
 #define ERROR_TTL          64
 #define ERROR_TOS          0xc0 /* precedence 6, internetwork control (RFC 1812 4.3.2.5) */
-
-static inline uint16_t read_be16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t read_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void write_be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void write_be32(uint8_t *p, uint32_t v)
-{
-    write_be16(p, (uint16_t)(v >> 16));
-    write_be16(p + 2, (uint16_t)v);
-}
 
 /* ICMP types that are errors (RFC 792, RFC 1812 section 4.3.2.7): no error
  * is ever sent about one of them, or two hosts could bounce errors forever. */

@@ -7,6 +7,7 @@
 #include "lib/checksum.h"
 #include "lib/compiler.h"
 #include "lib/ether.h"
+#include "lib/be.h"
 
 #define IP_PROTO_TCP 6
 #define IP_PROTO_UDP 17
@@ -14,17 +15,6 @@
 #define TCP_FLAG_PSH 0x08
 #define TCP_FLAG_CWR 0x80
 #define UDP_CSUM_OFS 6
-
-static inline uint16_t read_be16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline void write_be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
 
 enum drop_reason offload_csum_complete(uint8_t *frame, uint32_t len, uint16_t csum_start,
                                        uint16_t csum_offset)

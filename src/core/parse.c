@@ -9,6 +9,7 @@
 #include "lib/compiler.h"
 #include "lib/ether.h"
 #include "lib/hash.h"
+#include "lib/be.h"
 
 #define IP_PROTO_ICMP   1
 #define IP_PROTO_TCP    6
@@ -20,11 +21,6 @@
 #define IPV6_EXT_FRAGMENT   44
 #define IPV6_EXT_AH         51
 #define IPV6_EXT_DEST_OPTS  60
-
-static inline uint16_t read_be16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 static inline uint32_t read_u32(const uint8_t *p)
 {

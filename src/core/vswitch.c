@@ -20,6 +20,7 @@
 #include "lib/compiler.h"
 #include "lib/hash.h"
 #include "lib/u64_map.h"
+#include "lib/be.h"
 
 #define VSWITCH_NO_SEGMENT UINT32_MAX
 /* Inside a flood's destination list only: a VTEP copy to be marked for proxy
@@ -144,12 +145,6 @@ static void segment_lists_free(struct vs_segment *seg)
     id_list_free(&seg->peers);
     id_list_free(&seg->proxies);
     id_list_free(&seg->replicas);
-}
-
-static inline void write_be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
 }
 
 static uint64_t vtep_addr_key(const struct vswitch *sw, const struct ip_addr *a)

@@ -10,15 +10,10 @@
 
 #include "lib/checksum.h"
 #include "lib/compiler.h"
+#include "lib/be.h"
 
 #define IP_PROTO_UDP 17
 #define OUTER_TTL    64
-
-static inline void write_be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
 
 int vxlan_template_init(struct vxlan_template *t, const struct ip_addr *local,
                         const struct ip_addr *remote, uint16_t dst_port, bool udp_checksum)
