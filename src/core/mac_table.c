@@ -61,22 +61,24 @@ enum mac_learn_result mac_table_learn_slot(struct mac_table *t, struct mac_entry
         }
         /* Write only on change, so a steady flow does not dirty the line every packet. */
         if (e->last_seen != now) {
-            e->last_seen = now;
+            __atomic_store_n(&e->last_seen, now, __ATOMIC_RELAXED);
         }
         if (WEFT_LIKELY(e->value == value)) {
             return MAC_LEARN_REFRESHED;
         }
         *old_value = e->value;
-        e->value = value;
+        /* One store: a lock-free reader sees the old place or the new one. */
+        __atomic_store_n(&e->value, value, __ATOMIC_RELAXED);
         return MAC_LEARN_MOVED;
     }
     if (WEFT_UNLIKELY(t->count >= t->capacity)) {
         return MAC_LEARN_FULL;
     }
-    e->key = key;
+    /* The fields first, the key last: a reader that finds the key finds them. */
     e->value = value;
     e->last_seen = now;
     e->is_static = 0;
+    __atomic_store_n(&e->key, key, __ATOMIC_RELEASE);
     t->count++;
     return MAC_LEARN_NEW;
 }

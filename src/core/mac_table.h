@@ -15,7 +15,15 @@
  * the switch's ARP table (core/arp.h): the *_key functions below take a raw
  * key and a 64-bit value for it, so one implementation serves both.
  *
- * One thread writes (the data path that learns); see docs/architecture.md.
+ * Concurrency (docs/architecture.md, "Workers"): lookups take no lock and
+ * may run on any number of threads while ONE thread at a time (the caller
+ * serializes them) inserts learned entries or changes their values: a new
+ * entry's fields are written before its key is published with a release
+ * store, and lookups read keys with acquire loads, so a reader sees either
+ * no entry or a whole one; a value changes with one 64-bit store, so a
+ * reader sees the old or the new one. Removals (delete, aging, flush), which
+ * move entries within a cluster, and static entries are made only while no
+ * reader runs (the owner pauses its workers for them).
  */
 #ifndef WEFT_CORE_MAC_TABLE_H
 #define WEFT_CORE_MAC_TABLE_H
@@ -86,7 +94,8 @@ static inline struct mac_entry *mac_table_find(const struct mac_table *t, uint64
 {
     for (uint32_t i = mac_table_home(t, key);; i = (i + 1) & t->mask) {
         struct mac_entry *e = &t->slots[i];
-        if (WEFT_LIKELY(e->key == key) || e->key == 0) {
+        uint64_t k = __atomic_load_n(&e->key, __ATOMIC_ACQUIRE);
+        if (WEFT_LIKELY(k == key) || k == 0) {
             return e;
         }
     }
@@ -140,6 +149,25 @@ enum mac_learn_result mac_table_learn_slot(struct mac_table *table, struct mac_e
                                            uint64_t key, uint64_t value, uint32_t now,
                                            uint64_t *old_value);
 
+/* The steady case of learning on its own, which needs no lock: key known,
+ * learned (not static), at value; its time is brought to now (only written
+ * when the second changed, so a steady flow does not dirty the line every
+ * packet; a relaxed store, as several readers may refresh one entry).
+ * False for every other case, which mac_table_learn() handles. */
+static inline bool mac_table_refresh(struct mac_table *t, uint64_t key, uint64_t value,
+                                     uint32_t now)
+{
+    struct mac_entry *e = mac_table_find(t, key);
+
+    if (WEFT_LIKELY(e->key == key && e->value == value && !e->is_static)) {
+        if (e->last_seen != now) {
+            __atomic_store_n(&e->last_seen, now, __ATOMIC_RELAXED);
+        }
+        return true;
+    }
+    return false;
+}
+
 /* Learns mac at dest: see enum mac_learn_result. *old_dest is set on MAC_LEARN_MOVED.
  * Inline for its steady case, a known learned entry at the same place: one
  * probe, and a write only when the second changed (a steady flow does not
@@ -154,7 +182,7 @@ static inline enum mac_learn_result mac_table_learn(struct mac_table *t, uint32_
 
     if (WEFT_LIKELY(e->key == key && e->value == value && !e->is_static)) {
         if (e->last_seen != now) {
-            e->last_seen = now;
+            __atomic_store_n(&e->last_seen, now, __ATOMIC_RELAXED);
         }
         return MAC_LEARN_REFRESHED;
     }

@@ -4,12 +4,17 @@
  *
  * Control-path structures (member lists, peer lists) are rebuilt on change so
  * that the per-packet path only reads flat arrays and hash maps. The switch
- * is owned by one thread; the data path is also the only writer of the MAC
- * and ARP tables and of the event ring.
+ * is configured by one thread; its data path may run on several workers
+ * (vswitch.h, "Workers"): each counts in its own arrays, and the few writes
+ * the data path makes to shared state (new or moved MAC and ARP entries,
+ * the event ring, a port's too-big rate) happen under learn_lock.
  */
 #include "vswitch.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "core/arp.h"
@@ -37,13 +42,13 @@ struct id_list {
 struct vs_port {
     bool in_use;
     struct port_config cfg;
-    uint32_t mac_count;         /* learned entries pointing here */
-    struct icmp_rate pmtu_rate; /* too-big errors sent back to this port */
-    struct vswitch_counters ctr;
+    uint32_t mac_count;         /* learned entries pointing here (under learn_lock) */
+    struct icmp_rate pmtu_rate; /* too-big errors sent back to this port (under learn_lock) */
 };
 
 struct vs_segment {
     bool in_use;
+    uint32_t id; /* its index: where its counters are in each worker */
     struct segment_config cfg;
     struct id_list ports;    /* member ports, flood targets */
     struct id_list promisc;  /* promiscuous member ports */
@@ -51,19 +56,30 @@ struct vs_segment {
     struct id_list proxies;  /* BUM_PROXY: a proxy VTEP per remote subnet (peers) */
     struct id_list replicas; /* BUM_PROXY: the VTEPs of this host's subnet (peers) */
     uint32_t mcast_vtep;     /* BUM_MULTICAST: the group's VTEP id */
-    struct vswitch_counters ctr;
 };
 
 struct vs_vtep {
     uint32_t refs; /* segments using it as a peer or group; 0 = free slot */
     struct ip_addr addr;
     struct vxlan_template tmpl;
-    struct vswitch_counters ctr;
+};
+
+/* A worker's counters are its own (one writer per line); readers sum them. */
+struct vswitch_worker {
+    struct vswitch *sw;
+    struct pkt_pool *pool;
+    uint32_t now;                      /* the clock of the input call under way */
+    struct vswitch_counters *port_ctr; /* VSWITCH_MAX_PORTS */
+    struct vswitch_counters *seg_ctr;  /* cfg.max_segments */
+    struct vswitch_counters *vtep_ctr; /* sw->n_vteps */
+    struct vswitch_stats stats;        /* what the data path counts */
 };
 
 struct vswitch {
     struct vswitch_config cfg;
-    struct pkt_pool *pool;
+    struct vswitch_worker *workers[VSWITCH_MAX_WORKERS];
+    uint32_t n_workers;
+    pthread_mutex_t learn_lock; /* see the top of this file */
     struct mac_table *macs;
     struct mac_table *arps;  /* (segment, IPv4) -> MAC, see core/arp.h */
     struct vs_port *ports;   /* VSWITCH_MAX_PORTS */
@@ -78,9 +94,8 @@ struct vswitch {
     struct vswitch_event *events;       /* ring of cfg.event_capacity */
     uint32_t ev_head;                   /* oldest event */
     uint32_t ev_count;
-    uint64_t ev_lost; /* since the last drain that reported them */
-    struct vswitch_stats stats;
-    uint32_t now; /* the clock of the vswitch_input_port() call under way */
+    uint64_t ev_lost;           /* since the last drain that reported them */
+    struct vswitch_stats stats; /* what the control path counts (aging), and events_lost */
 };
 
 /* ---- Small helpers -------------------------------------------------------- */
@@ -215,7 +230,7 @@ struct vswitch *vswitch_create(const struct vswitch_config *cfg, struct pkt_pool
         return NULL;
     }
     sw->cfg = *cfg;
-    sw->pool = pool;
+    pthread_mutex_init(&sw->learn_lock, NULL);
     sw->addr_seed = hash_random_seed();
     sw->macs = mac_table_create(cfg->mac_capacity);
     sw->arps = mac_table_create(cfg->arp_capacity);
@@ -226,12 +241,89 @@ struct vswitch *vswitch_create(const struct vswitch_config *cfg, struct pkt_pool
     sw->vtep_by_addr = u64_map_create(64);
     sw->peer_set = u64_map_create(64);
     if (!sw->macs || !sw->arps || !sw->events || !sw->ports || !sw->segs || !sw->seg_by_vni ||
-        !sw->vtep_by_addr || !sw->peer_set) {
+        !sw->vtep_by_addr || !sw->peer_set || !vswitch_worker_add(sw, pool)) {
         vswitch_destroy(sw);
         return NULL;
     }
     *error = 0;
     return sw;
+}
+
+static void worker_free(struct vswitch_worker *w)
+{
+    if (w) {
+        free(w->port_ctr);
+        free(w->seg_ctr);
+        free(w->vtep_ctr);
+        free(w);
+    }
+}
+
+struct vswitch_worker *vswitch_worker_add(struct vswitch *sw, struct pkt_pool *pool)
+{
+    if (!pool || sw->n_workers == VSWITCH_MAX_WORKERS) {
+        return NULL;
+    }
+    struct vswitch_worker *w = calloc(1, sizeof *w);
+    if (!w) {
+        return NULL;
+    }
+    w->sw = sw;
+    w->pool = pool;
+    w->port_ctr = calloc(VSWITCH_MAX_PORTS, sizeof *w->port_ctr);
+    w->seg_ctr = calloc(sw->cfg.max_segments, sizeof *w->seg_ctr);
+    w->vtep_ctr = sw->n_vteps ? calloc(sw->n_vteps, sizeof *w->vtep_ctr) : NULL;
+    if (!w->port_ctr || !w->seg_ctr || (sw->n_vteps && !w->vtep_ctr)) {
+        worker_free(w);
+        return NULL;
+    }
+    sw->workers[sw->n_workers++] = w;
+    return w;
+}
+
+struct vswitch_worker *vswitch_worker_get(struct vswitch *sw, uint32_t i)
+{
+    return i < sw->n_workers ? sw->workers[i] : NULL;
+}
+
+uint32_t vswitch_worker_count(const struct vswitch *sw)
+{
+    return sw->n_workers;
+}
+
+/* Adds up n counters of 64 bits each, read while workers may be adding to them. */
+static void sum_u64(uint64_t *dst, const uint64_t *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dst[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    }
+}
+
+static_assert(sizeof(struct vswitch_counters) % sizeof(uint64_t) == 0, "counters are u64");
+static_assert(sizeof(struct vswitch_stats) % sizeof(uint64_t) == 0, "stats are u64");
+#define COUNTERS_U64 (sizeof(struct vswitch_counters) / sizeof(uint64_t))
+
+/* The sum over workers of one object's counters: the offset of its counters in
+ * each worker's array of that kind (port, segment, VTEP). */
+static void counters_sum(const struct vswitch *sw, size_t array_offset, uint32_t index,
+                         struct vswitch_counters *out)
+{
+    memset(out, 0, sizeof *out);
+    for (uint32_t i = 0; i < sw->n_workers; i++) {
+        const struct vswitch_counters *array =
+            *(struct vswitch_counters *const *)((const char *)sw->workers[i] + array_offset);
+        sum_u64((uint64_t *)out, (const uint64_t *)&array[index], COUNTERS_U64);
+    }
+}
+
+/* Zeroes one object's counters in every worker (it is new, or its id reused). */
+static void counters_clear(struct vswitch *sw, size_t array_offset, uint32_t index)
+{
+    for (uint32_t i = 0; i < sw->n_workers; i++) {
+        struct vswitch_counters *array =
+            *(struct vswitch_counters **)((char *)sw->workers[i] + array_offset);
+        memset(&array[index], 0, sizeof array[index]);
+    }
 }
 
 void vswitch_destroy(struct vswitch *sw)
@@ -244,6 +336,10 @@ void vswitch_destroy(struct vswitch *sw)
             segment_lists_free(&sw->segs[i]);
         }
     }
+    for (uint32_t i = 0; i < sw->n_workers; i++) {
+        worker_free(sw->workers[i]);
+    }
+    pthread_mutex_destroy(&sw->learn_lock);
     free(sw->segs);
     free(sw->ports);
     free(sw->vteps);
@@ -301,6 +397,7 @@ WEFT_COLD static void mac_event(struct vswitch *sw, enum vswitch_event_type type
 uint32_t vswitch_events_drain(struct vswitch *sw, struct vswitch_event *events, uint32_t max,
                               uint64_t *lost)
 {
+    pthread_mutex_lock(&sw->learn_lock);
     uint32_t n = max < sw->ev_count ? max : sw->ev_count;
 
     for (uint32_t i = 0; i < n; i++) {
@@ -312,6 +409,7 @@ uint32_t vswitch_events_drain(struct vswitch *sw, struct vswitch_event *events, 
         *lost = sw->ev_lost;
         sw->ev_lost = 0;
     }
+    pthread_mutex_unlock(&sw->learn_lock);
     return n;
 }
 
@@ -400,10 +498,20 @@ static int vtep_get(struct vswitch *sw, const struct ip_addr *addr, uint32_t *vt
         }
         memset(v + sw->n_vteps, 0, (n - sw->n_vteps) * sizeof *v);
         sw->vteps = v;
+        for (uint32_t i = 0; i < sw->n_workers; i++) {
+            struct vswitch_worker *w = sw->workers[i];
+            struct vswitch_counters *c = realloc(w->vtep_ctr, n * sizeof *c);
+            if (!c) {
+                return ENOMEM; /* the VTEP slots grew, the ids stay unused */
+            }
+            memset(c + sw->n_vteps, 0, (n - sw->n_vteps) * sizeof *c);
+            w->vtep_ctr = c;
+        }
         sw->n_vteps = n;
     }
     struct vs_vtep *v = &sw->vteps[id];
     memset(v, 0, sizeof *v);
+    counters_clear(sw, offsetof(struct vswitch_worker, vtep_ctr), id);
     error = vxlan_template_init(&v->tmpl, local, addr, sw->cfg.vxlan_port, sw->cfg.udp_checksum_v4);
     if (!error) {
         uint32_t other;
@@ -446,7 +554,7 @@ int vswitch_vtep_counters(const struct vswitch *sw, uint32_t vtep, struct vswitc
     if (!vswitch_vtep_addr(sw, vtep)) {
         return ENOENT;
     }
-    *out = sw->vteps[vtep].ctr;
+    counters_sum(sw, offsetof(struct vswitch_worker, vtep_ctr), vtep, out);
     return 0;
 }
 
@@ -687,6 +795,7 @@ int vswitch_port_add(struct vswitch *sw, const struct port_config *cfg, uint16_t
         return ENOSPC;
     }
     memset(&sw->ports[id], 0, sizeof sw->ports[id]);
+    counters_clear(sw, offsetof(struct vswitch_worker, port_ctr), id);
     error = port_attach(sw, (uint16_t)id, cfg);
     if (!error) {
         *port = (uint16_t)id;
@@ -753,7 +862,7 @@ int vswitch_port_counters(const struct vswitch *sw, uint16_t port, struct vswitc
     if (!port_valid(sw, port)) {
         return ENOENT;
     }
-    *out = sw->ports[port].ctr;
+    counters_sum(sw, offsetof(struct vswitch_worker, port_ctr), port, out);
     return 0;
 }
 
@@ -781,7 +890,9 @@ int vswitch_segment_add(struct vswitch *sw, const struct segment_config *cfg, ui
     struct vs_segment *seg = &sw->segs[id];
     segment_lists_free(seg);
     memset(seg, 0, sizeof *seg);
+    seg->id = id;
     seg->cfg = *cfg;
+    counters_clear(sw, offsetof(struct vswitch_worker, seg_ctr), id);
     if (cfg->bum == BUM_MULTICAST) {
         error = vtep_get(sw, &cfg->mcast_group, &seg->mcast_vtep);
         if (error) {
@@ -910,13 +1021,17 @@ int vswitch_segment_counters(const struct vswitch *sw, uint32_t segment,
     if (!segment_valid(sw, segment)) {
         return ENOENT;
     }
-    *out = sw->segs[segment].ctr;
+    counters_sum(sw, offsetof(struct vswitch_worker, seg_ctr), segment, out);
     return 0;
 }
 
 void vswitch_get_stats(const struct vswitch *sw, struct vswitch_stats *out)
 {
     *out = sw->stats;
+    for (uint32_t i = 0; i < sw->n_workers; i++) {
+        sum_u64((uint64_t *)out, (const uint64_t *)&sw->workers[i]->stats,
+                sizeof *out / sizeof(uint64_t));
+    }
 }
 
 /* ---- MAC table API --------------------------------------------------------- */
@@ -1060,17 +1175,17 @@ static inline void set_flow_hash(struct pkt *p)
     p->meta.flow_hash = frame_flow_hash(p);
 }
 
-static void drop_pkt(struct vswitch *sw, struct pkt *p, enum drop_reason reason,
+static void drop_pkt(struct vswitch_worker *w, struct pkt *p, enum drop_reason reason,
                      struct vswitch_counters *port_ctr, struct vswitch_counters *seg_ctr)
 {
-    sw->stats.total.drops[reason]++;
+    w->stats.total.drops[reason]++;
     if (port_ctr) {
         port_ctr->drops[reason]++;
     }
     if (seg_ctr) {
         seg_ctr->drops[reason]++;
     }
-    pkt_pool_put(sw->pool, p);
+    pkt_pool_put(w->pool, p);
 }
 
 /* A frame longer than max_len may still pass when it is a super-frame whose
@@ -1126,23 +1241,29 @@ static inline bool out_push(struct vswitch_out *out, struct pkt *p, uint32_t des
     return true;
 }
 
-static void count_tx(struct vswitch *sw, struct vswitch_counters *dst_ctr, struct vs_segment *seg,
-                     uint32_t bytes, bool flood)
+static void count_tx(struct vswitch_worker *w, struct vswitch_counters *dst_ctr,
+                     struct vs_segment *seg, uint32_t bytes, bool flood)
 {
+    /* Both addresses taken before the first store, which (-fno-strict-aliasing)
+     * would otherwise make the compiler load w's fields again. */
+    struct vswitch_counters *seg_ctr = &w->seg_ctr[seg->id];
+    struct vswitch_counters *total = &w->stats.total;
+
     counters_add_packet(dst_ctr, false, bytes);
-    counters_add_packet(&seg->ctr, false, bytes);
-    counters_add_packet(&sw->stats.total, false, bytes);
+    counters_add_packet(seg_ctr, false, bytes);
+    counters_add_packet(total, false, bytes);
     if (flood) {
         dst_ctr->flood_packets++;
-        seg->ctr.flood_packets++;
-        sw->stats.total.flood_packets++;
+        seg_ctr->flood_packets++;
+        total->flood_packets++;
     }
 }
 
 /* Sends an (untagged, internal) frame out of a local port, tagging it if needed. */
-static void emit_port(struct vswitch *sw, struct vswitch_out *out, struct pkt *p, uint32_t port_id,
-                      struct vs_segment *seg, bool flood)
+static void emit_port(struct vswitch_worker *w, struct vswitch_out *out, struct pkt *p,
+                      uint32_t port_id, struct vs_segment *seg, bool flood)
 {
+    struct vswitch *sw = w->sw;
     struct vs_port *port = &sw->ports[port_id];
     const struct port_config *cfg = &port->cfg;
     bool tag = cfg->mode == PORT_TRUNK && seg->cfg.vlan != cfg->native_vlan;
@@ -1150,17 +1271,17 @@ static void emit_port(struct vswitch *sw, struct vswitch_out *out, struct pkt *p
     /* Tags still in the frame here are payload to the switch (a QinQ customer tag). */
     uint32_t max_len = cfg->mtu + ETH_HEADER_LEN + VLAN_HEADER_LEN * p->meta.n_tags;
     if (WEFT_UNLIKELY(p->len > max_len) && !gso_fits(p, max_len)) {
-        drop_pkt(sw, p, DROP_OVERSIZE, NULL, &seg->ctr);
+        drop_pkt(w, p, DROP_OVERSIZE, NULL, &w->seg_ctr[seg->id]);
         return;
     }
     if (WEFT_UNLIKELY(!out_has_room(out))) {
-        drop_pkt(sw, p, DROP_TX_FULL, NULL, &seg->ctr);
+        drop_pkt(w, p, DROP_TX_FULL, NULL, &w->seg_ctr[seg->id]);
         return;
     }
     if (WEFT_UNLIKELY(tag)) {
         uint8_t *d = pkt_push(p, VLAN_HEADER_LEN);
         if (WEFT_UNLIKELY(!d)) {
-            drop_pkt(sw, p, DROP_NO_HEADROOM, NULL, &seg->ctr);
+            drop_pkt(w, p, DROP_NO_HEADROOM, NULL, &w->seg_ctr[seg->id]);
             return;
         }
         memmove(d, d + VLAN_HEADER_LEN, 2 * ETH_ADDR_LEN);
@@ -1172,7 +1293,7 @@ static void emit_port(struct vswitch *sw, struct vswitch_out *out, struct pkt *p
     out->tx[out->n].pkt = p;
     out->tx[out->n].dest = port_id;
     out->n++;
-    count_tx(sw, &port->ctr, seg, p->len, flood);
+    count_tx(w, &w->port_ctr[port_id], seg, p->len, flood);
 }
 
 /* A frame from a local port too big for the underlay once encapsulated for
@@ -1180,9 +1301,11 @@ static void emit_port(struct vswitch *sw, struct vswitch_out *out, struct pkt *p
  * wants), the largest IP packet that fits: the underlay MTU less the outer
  * headers of vtep's family and the frame's own Ethernet header (with any tag
  * that rides along). p is left to the caller, who drops it. */
-WEFT_COLD static void pmtu_reply(struct vswitch *sw, struct vswitch_out *out, const struct pkt *p,
-                                 const struct vs_vtep *vtep, struct vs_segment *seg)
+WEFT_COLD static void pmtu_reply(struct vswitch_worker *w, struct vswitch_out *out,
+                                 const struct pkt *p, const struct vs_vtep *vtep,
+                                 struct vs_segment *seg)
 {
+    struct vswitch *sw = w->sw;
     uint32_t overhead = (uint32_t)vtep->tmpl.len + p->meta.l3_ofs;
     struct vs_port *port = &sw->ports[p->meta.in_port];
 
@@ -1190,28 +1313,32 @@ WEFT_COLD static void pmtu_reply(struct vswitch *sw, struct vswitch_out *out, co
         !icmp_too_big_wanted(p, sw->cfg.underlay_mtu - overhead)) {
         return;
     }
-    if (!icmp_rate_take(&port->pmtu_rate, sw->now, sw->cfg.pmtu_icmp_rate)) {
-        sw->stats.pmtu_icmp_ratelimited++;
+    pthread_mutex_lock(&sw->learn_lock); /* the port's rate is shared by the workers */
+    bool allowed = icmp_rate_take(&port->pmtu_rate, w->now, sw->cfg.pmtu_icmp_rate);
+    pthread_mutex_unlock(&sw->learn_lock);
+    if (!allowed) {
+        w->stats.pmtu_icmp_ratelimited++;
         return;
     }
     struct pkt *icmp =
-        icmp_too_big_make(sw->pool, p, sw->cfg.underlay_mtu - overhead, port->cfg.mtu);
+        icmp_too_big_make(w->pool, p, sw->cfg.underlay_mtu - overhead, port->cfg.mtu);
     if (!icmp) {
         return;
     }
-    sw->stats.pmtu_icmp_sent++;
-    emit_port(sw, out, icmp, p->meta.in_port, seg, false);
+    w->stats.pmtu_icmp_sent++;
+    emit_port(w, out, icmp, p->meta.in_port, seg, false);
 }
 
 /* Encapsulates a frame for a remote VTEP (or the segment's multicast group),
  * with VXLAN flags beyond I when vxlan_flags asks (the replication marker). */
-static void emit_vtep(struct vswitch *sw, struct vswitch_out *out, struct pkt *p, uint32_t vtep_id,
-                      struct vs_segment *seg, bool flood, uint8_t vxlan_flags)
+static void emit_vtep(struct vswitch_worker *w, struct vswitch_out *out, struct pkt *p,
+                      uint32_t vtep_id, struct vs_segment *seg, bool flood, uint8_t vxlan_flags)
 {
+    struct vswitch *sw = w->sw;
     struct vs_vtep *vtep = &sw->vteps[vtep_id];
 
     if (WEFT_UNLIKELY(!out_has_room(out))) {
-        drop_pkt(sw, p, DROP_TX_FULL, NULL, &seg->ctr);
+        drop_pkt(w, p, DROP_TX_FULL, NULL, &w->seg_ctr[seg->id]);
         return;
     }
     enum drop_reason reason = DROP_NONE;
@@ -1224,13 +1351,13 @@ static void emit_vtep(struct vswitch *sw, struct vswitch_out *out, struct pkt *p
     if (WEFT_UNLIKELY(reason != DROP_NONE)) {
         /* Known unicast from a guest only: flooded copies are dropped silently. */
         if (reason == DROP_UNDERLAY_MTU && !flood && p->meta.in_port != PKT_PORT_OVERLAY) {
-            pmtu_reply(sw, out, p, vtep, seg);
+            pmtu_reply(w, out, p, vtep, seg);
         }
-        drop_pkt(sw, p, reason, NULL, &seg->ctr);
+        drop_pkt(w, p, reason, NULL, &w->seg_ctr[seg->id]);
         return;
     }
     out_push(out, p, VSWITCH_DEST_VTEP | vtep_id);
-    count_tx(sw, &vtep->ctr, seg, p->len, flood);
+    count_tx(w, &w->vtep_ctr[vtep_id], seg, p->len, flood);
 }
 
 /* One destination of a frame: a local port, or a VTEP when VSWITCH_DEST_VTEP is
@@ -1238,29 +1365,29 @@ static void emit_vtep(struct vswitch *sw, struct vswitch_out *out, struct pkt *p
  * emit(), unicast() and learn() are marked inline because GCC's own limits
  * stopped inlining them into the per-packet path once this file grew: that
  * cost 60-80 instructions per 64-byte frame (bench_pipeline under callgrind). */
-static inline void emit(struct vswitch *sw, struct vswitch_out *out, struct pkt *p, uint32_t dest,
-                        struct vs_segment *seg, bool flood)
+static inline void emit(struct vswitch_worker *w, struct vswitch_out *out, struct pkt *p,
+                        uint32_t dest, struct vs_segment *seg, bool flood)
 {
     if (dest & VSWITCH_DEST_VTEP) {
-        emit_vtep(sw, out, p, dest & MAC_DEST_INDEX_MASK, seg, flood,
+        emit_vtep(w, out, p, dest & MAC_DEST_INDEX_MASK, seg, flood,
                   dest & DEST_REPLICATE ? VXLAN_FLAG_REPLICATE : 0);
     } else {
-        emit_port(sw, out, p, dest, seg, flood);
+        emit_port(w, out, p, dest, seg, flood);
     }
 }
 
 /* Sends a copy of p (which stays untouched) to each of dests. */
-static void emit_clones(struct vswitch *sw, struct vswitch_out *out, const struct pkt *p,
+static void emit_clones(struct vswitch_worker *w, struct vswitch_out *out, const struct pkt *p,
                         const uint32_t *dests, uint32_t n, struct vs_segment *seg, bool flood)
 {
     for (uint32_t i = 0; i < n; i++) {
-        struct pkt *copy = pkt_pool_clone(sw->pool, p);
+        struct pkt *copy = pkt_pool_clone(w->pool, p);
         if (WEFT_UNLIKELY(!copy)) {
-            sw->stats.total.drops[DROP_NO_BUFFER]++;
-            seg->ctr.drops[DROP_NO_BUFFER]++;
+            w->stats.total.drops[DROP_NO_BUFFER]++;
+            w->seg_ctr[seg->id].drops[DROP_NO_BUFFER]++;
             continue;
         }
-        emit(sw, out, copy, dests[i], seg, flood);
+        emit(w, out, copy, dests[i], seg, flood);
     }
 }
 
@@ -1274,12 +1401,12 @@ struct flood_dests {
     uint32_t sent; /* destinations already served from full chunks */
 };
 
-static void flood_add(struct vswitch *sw, struct vswitch_out *out, const struct pkt *p,
+static void flood_add(struct vswitch_worker *w, struct vswitch_out *out, const struct pkt *p,
                       struct vs_segment *seg, struct flood_dests *fd, uint32_t dest)
 {
     fd->ids[fd->n++] = dest;
     if (WEFT_UNLIKELY(fd->n == FLOOD_CHUNK)) {
-        emit_clones(sw, out, p, fd->ids, fd->n, seg, true);
+        emit_clones(w, out, p, fd->ids, fd->n, seg, true);
         fd->sent += fd->n;
         fd->n = 0;
     }
@@ -1289,9 +1416,10 @@ static void flood_add(struct vswitch *sw, struct vswitch_out *out, const struct 
  * for frames from a local port only (split horizon), the overlay as the
  * segment's mode says. The last destination gets the original buffer; the
  * others get copies. */
-static void flood(struct vswitch *sw, struct vswitch_out *out, struct pkt *p,
+static void flood(struct vswitch_worker *w, struct vswitch_out *out, struct pkt *p,
                   struct vs_segment *seg, uint32_t in_port)
 {
+    struct vswitch *sw = w->sw;
     struct flood_dests fd;
 
     fd.n = 0;
@@ -1299,7 +1427,7 @@ static void flood(struct vswitch *sw, struct vswitch_out *out, struct pkt *p,
     for (uint32_t i = 0; i < seg->ports.n; i++) {
         uint32_t q = seg->ports.ids[i];
         if (q != in_port && sw->ports[q].cfg.admin_up) {
-            flood_add(sw, out, p, seg, &fd, q);
+            flood_add(w, out, p, seg, &fd, q);
         }
     }
     if (in_port != PKT_PORT_OVERLAY) {
@@ -1307,117 +1435,116 @@ static void flood(struct vswitch *sw, struct vswitch_out *out, struct pkt *p,
             set_flow_hash(p); /* the copies inherit it */
         }
         if (seg->cfg.bum == BUM_MULTICAST) {
-            flood_add(sw, out, p, seg, &fd, VSWITCH_DEST_VTEP | seg->mcast_vtep);
+            flood_add(w, out, p, seg, &fd, VSWITCH_DEST_VTEP | seg->mcast_vtep);
         } else if (WEFT_UNLIKELY(seg->cfg.bum == BUM_PROXY)) {
             /* This subnet directly; each other subnet through its proxy. */
             for (uint32_t i = 0; i < seg->replicas.n; i++) {
-                flood_add(sw, out, p, seg, &fd, VSWITCH_DEST_VTEP | seg->replicas.ids[i]);
+                flood_add(w, out, p, seg, &fd, VSWITCH_DEST_VTEP | seg->replicas.ids[i]);
             }
             for (uint32_t i = 0; i < seg->proxies.n; i++) {
-                flood_add(sw, out, p, seg, &fd,
+                flood_add(w, out, p, seg, &fd,
                           VSWITCH_DEST_VTEP | DEST_REPLICATE | seg->proxies.ids[i]);
             }
         } else {
             for (uint32_t i = 0; i < seg->peers.n; i++) {
-                flood_add(sw, out, p, seg, &fd, VSWITCH_DEST_VTEP | seg->peers.ids[i]);
+                flood_add(w, out, p, seg, &fd, VSWITCH_DEST_VTEP | seg->peers.ids[i]);
             }
         }
     }
     if (fd.n == 0) {
         if (fd.sent) {
-            pkt_pool_put(sw->pool, p);
+            pkt_pool_put(w->pool, p);
         } else {
-            drop_pkt(sw, p, DROP_NO_DESTINATION, NULL, &seg->ctr);
+            drop_pkt(w, p, DROP_NO_DESTINATION, NULL, &w->seg_ctr[seg->id]);
         }
         return;
     }
-    emit_clones(sw, out, p, fd.ids, fd.n - 1, seg, true);
-    emit(sw, out, p, fd.ids[fd.n - 1], seg, true);
+    emit_clones(w, out, p, fd.ids, fd.n - 1, seg, true);
+    emit(w, out, p, fd.ids[fd.n - 1], seg, true);
 }
 
 /* Known unicast: copies to the segment's promiscuous ports first, then the
  * original. Inline: see emit(). */
-static inline void unicast(struct vswitch *sw, struct vswitch_out *out, struct pkt *p,
+static inline void unicast(struct vswitch_worker *w, struct vswitch_out *out, struct pkt *p,
                            struct vs_segment *seg, uint32_t in_port, uint32_t dest)
 {
+    struct vswitch *sw = w->sw;
     for (uint32_t i = 0; WEFT_UNLIKELY(i < seg->promisc.n); i++) {
         uint32_t q = seg->promisc.ids[i];
         if (q != in_port && q != dest && sw->ports[q].cfg.admin_up) {
-            emit_clones(sw, out, p, &q, 1, seg, false);
+            emit_clones(w, out, p, &q, 1, seg, false);
         }
     }
-    emit(sw, out, p, dest, seg, false);
+    emit(w, out, p, dest, seg, false);
 }
 
 /* Looks the destination MAC up and sends the frame on. */
-static void forward(struct vswitch *sw, struct vswitch_out *out, struct pkt *p,
+static void forward(struct vswitch_worker *w, struct vswitch_out *out, struct pkt *p,
                     struct vs_segment *seg, uint32_t segment, uint32_t in_port)
 {
+    struct vswitch *sw = w->sw;
     uint64_t dst = frame_mac(p->data);
 
     if (dst & MAC_GROUP_BIT) {
-        flood(sw, out, p, seg, in_port);
+        flood(w, out, p, seg, in_port);
         return;
     }
     const struct mac_entry *e = mac_table_lookup(sw->macs, segment, dst);
     if (!e) {
-        flood(sw, out, p, seg, in_port);
+        flood(w, out, p, seg, in_port);
         return;
     }
     if (e->dest & MAC_DEST_VTEP) {
         if (WEFT_UNLIKELY(in_port == PKT_PORT_OVERLAY)) {
-            drop_pkt(sw, p, DROP_SPLIT_HORIZON, NULL, &seg->ctr);
+            drop_pkt(w, p, DROP_SPLIT_HORIZON, NULL, &w->seg_ctr[seg->id]);
             return;
         }
         set_flow_hash(p);
-        unicast(sw, out, p, seg, in_port, VSWITCH_DEST_VTEP | (e->dest & MAC_DEST_INDEX_MASK));
+        unicast(w, out, p, seg, in_port, VSWITCH_DEST_VTEP | (e->dest & MAC_DEST_INDEX_MASK));
         return;
     }
     if (WEFT_UNLIKELY(e->dest == in_port)) {
-        drop_pkt(sw, p, DROP_HAIRPIN, in_port == PKT_PORT_OVERLAY ? NULL : &sw->ports[in_port].ctr,
-                 &seg->ctr);
+        drop_pkt(w, p, DROP_HAIRPIN, in_port == PKT_PORT_OVERLAY ? NULL : &w->port_ctr[in_port],
+                 &w->seg_ctr[seg->id]);
         return;
     }
     if (WEFT_UNLIKELY(!sw->ports[e->dest].cfg.admin_up)) {
-        drop_pkt(sw, p, DROP_PORT_DOWN, NULL, &seg->ctr);
+        drop_pkt(w, p, DROP_PORT_DOWN, NULL, &w->seg_ctr[seg->id]);
         return;
     }
-    unicast(sw, out, p, seg, in_port, e->dest);
+    unicast(w, out, p, seg, in_port, e->dest);
 }
 
-/* Learns the source MAC of a frame at dest. Returns DROP_MAC_LIMIT when a
- * port at its limit would gain a new MAC, DROP_NONE otherwise (a full table
- * is not a drop: the frame is forwarded and the miss counted). Inline: see
- * emit(). */
-static inline enum drop_reason learn(struct vswitch *sw, uint32_t segment, uint64_t src,
+/* learn()'s every case but the steady one, under the lock (the table's one
+ * writer at a time, the MAC counts and the event ring with it). */
+static enum drop_reason learn_change(struct vswitch_worker *w, uint32_t segment, uint64_t src,
                                      uint32_t dest, uint32_t now, struct vs_port *port)
 {
+    struct vswitch *sw = w->sw;
+    enum drop_reason verdict = DROP_NONE;
     uint32_t old = 0;
 
+    pthread_mutex_lock(&sw->learn_lock);
     if (port && port->cfg.mac_limit && port->mac_count >= port->cfg.mac_limit) {
         const struct mac_entry *e = mac_table_lookup(sw->macs, segment, src);
         if (!e || (e->dest != dest && !e->is_static)) {
+            pthread_mutex_unlock(&sw->learn_lock);
             return DROP_MAC_LIMIT;
         }
     }
-    enum mac_learn_result r = mac_table_learn(sw->macs, segment, src, dest, now, &old);
-    /* The steady state first: one compare instead of the switch's three. */
-    if (WEFT_LIKELY(r == MAC_LEARN_REFRESHED)) {
-        return DROP_NONE;
-    }
-    switch (r) {
-    case MAC_LEARN_REFRESHED:
+    switch (mac_table_learn(sw->macs, segment, src, dest, now, &old)) {
+    case MAC_LEARN_REFRESHED: /* another worker learned it meanwhile */
     case MAC_LEARN_STATIC:
         break;
     case MAC_LEARN_NEW:
-        sw->stats.mac_learned++;
+        w->stats.mac_learned++;
         if (port) {
             port->mac_count++;
             mac_event(sw, VSWITCH_EVENT_MAC_LEARNED, segment, src, dest, dest);
         }
         break;
     case MAC_LEARN_MOVED:
-        sw->stats.mac_moves++;
+        w->stats.mac_moves++;
         if (!(old & MAC_DEST_VTEP)) {
             sw->ports[old].mac_count--;
         }
@@ -1430,31 +1557,55 @@ static inline enum drop_reason learn(struct vswitch *sw, uint32_t segment, uint6
         }
         break;
     case MAC_LEARN_FULL:
-        sw->stats.mac_table_full++;
+        w->stats.mac_table_full++;
         break;
     }
-    return DROP_NONE;
+    pthread_mutex_unlock(&sw->learn_lock);
+    return verdict;
+}
+
+/* Learns the source MAC of a frame at dest. Returns DROP_MAC_LIMIT when a
+ * port at its limit would gain a new MAC, DROP_NONE otherwise (a full table
+ * is not a drop: the frame is forwarded and the miss counted). Inline: see
+ * emit(). */
+static inline enum drop_reason learn(struct vswitch_worker *w, uint32_t segment, uint64_t src,
+                                     uint32_t dest, uint32_t now, struct vs_port *port)
+{
+    /* The steady state, a known MAC at the same place: no lock. */
+    if (WEFT_LIKELY(mac_table_refresh(w->sw->macs, mac_table_key(segment, src),
+                                      mac_table_dest_value(dest), now))) {
+        return DROP_NONE;
+    }
+    return learn_change(w, segment, src, dest, now, port);
 }
 
 /* Learns ip -> mac from an ARP packet that came in on in_port (PKT_PORT_OVERLAY:
  * decapsulated); what a local port teaches becomes an event. */
-static void arp_learn(struct vswitch *sw, uint32_t segment, uint32_t ip, uint64_t mac,
+static void arp_learn(struct vswitch_worker *w, uint32_t segment, uint32_t ip, uint64_t mac,
                       uint16_t in_port, uint32_t now)
 {
+    struct vswitch *sw = w->sw;
+    uint64_t key = arp_table_key(segment, ip);
     uint64_t old = 0;
 
-    switch (mac_table_learn_key(sw->arps, arp_table_key(segment, ip), mac, now, &old)) {
+    if (mac_table_refresh(sw->arps, key, mac, now)) {
+        return;
+    }
+    pthread_mutex_lock(&sw->learn_lock);
+    switch (mac_table_learn_key(sw->arps, key, mac, now, &old)) {
     case MAC_LEARN_REFRESHED:
     case MAC_LEARN_STATIC:
+        pthread_mutex_unlock(&sw->learn_lock);
         return;
     case MAC_LEARN_NEW:
-        sw->stats.arp_learned++;
+        w->stats.arp_learned++;
         break;
     case MAC_LEARN_MOVED:
-        sw->stats.arp_changed++;
+        w->stats.arp_changed++;
         break;
     case MAC_LEARN_FULL:
-        sw->stats.arp_table_full++;
+        w->stats.arp_table_full++;
+        pthread_mutex_unlock(&sw->learn_lock);
         return;
     }
     if (in_port != PKT_PORT_OVERLAY) {
@@ -1469,6 +1620,7 @@ static void arp_learn(struct vswitch *sw, uint32_t segment, uint32_t ip, uint64_
         eth_addr_from_u64(mac, ev.mac.bytes);
         event_push(sw, &ev);
     }
+    pthread_mutex_unlock(&sw->learn_lock);
 }
 
 /* ARP in a segment with suppression on (p untagged, parsed, of segment):
@@ -1479,10 +1631,11 @@ static void arp_learn(struct vswitch *sw, uint32_t segment, uint32_t ip, uint64_
  * to be forwarded as usual (unknown address, a request from the overlay,
  * whose sender's host has answered already, or a host announcing or probing
  * its own address). */
-WEFT_COLD static bool arp_input(struct vswitch *sw, struct vswitch_out *out, struct pkt *p,
+WEFT_COLD static bool arp_input(struct vswitch_worker *w, struct vswitch_out *out, struct pkt *p,
                                 struct vs_segment *seg, uint32_t segment, uint16_t in_port,
                                 uint32_t now)
 {
+    struct vswitch *sw = w->sw;
     struct arp_fields a;
 
     arp_read(p->data + p->meta.l3_ofs, &a);
@@ -1491,7 +1644,7 @@ WEFT_COLD static bool arp_input(struct vswitch *sw, struct vswitch_out *out, str
     bool sender_ok = a.sha && !((a.sha >> 40) & 1) && arp_ip_is_host(a.spa);
     bool may_learn = in_port == PKT_PORT_OVERLAY || sw->ports[in_port].cfg.learning;
     if ((a.op == ARP_OP_REQUEST || a.op == ARP_OP_REPLY) && sender_ok && may_learn) {
-        arp_learn(sw, segment, a.spa, a.sha, in_port, now);
+        arp_learn(w, segment, a.spa, a.sha, in_port, now);
     }
     if (in_port == PKT_PORT_OVERLAY || a.op != ARP_OP_REQUEST || a.spa == a.tpa ||
         !arp_ip_is_host(a.tpa)) {
@@ -1502,8 +1655,8 @@ WEFT_COLD static bool arp_input(struct vswitch *sw, struct vswitch_out *out, str
         return false;
     }
     arp_make_reply(p, arp_entry_mac(e));
-    sw->stats.arp_suppressed++;
-    emit(sw, out, p, in_port, seg, false);
+    w->stats.arp_suppressed++;
+    emit(w, out, p, in_port, seg, false);
     return true;
 }
 
@@ -1609,9 +1762,10 @@ struct port_rx {
     bool security;
 };
 
-static void port_input_one(struct vswitch *sw, const struct port_rx *rx, struct pkt *p,
+static void port_input_one(struct vswitch_worker *w, const struct port_rx *rx, struct pkt *p,
                            uint32_t now, struct vswitch_out *out)
 {
+    struct vswitch *sw = w->sw;
     struct vs_port *port = rx->port;
     const struct port_config *cfg = &port->cfg;
     uint16_t port_id = rx->id;
@@ -1622,37 +1776,38 @@ static void port_input_one(struct vswitch *sw, const struct port_rx *rx, struct 
     p->meta.in_port = port_id;
     reason = frame_parse_headers(p);
     if (WEFT_UNLIKELY(reason != DROP_NONE)) {
-        drop_pkt(sw, p, reason, &port->ctr, NULL);
+        drop_pkt(w, p, reason, &w->port_ctr[port_id], NULL);
         return;
     }
     uint32_t max_len = rx->max_len + VLAN_HEADER_LEN * p->meta.n_tags;
     if (WEFT_UNLIKELY(p->len > max_len) && !gso_fits(p, max_len)) {
-        drop_pkt(sw, p, p->meta.ol.gso ? DROP_OFFLOAD_BAD : DROP_OVERSIZE, &port->ctr, NULL);
+        drop_pkt(w, p, p->meta.ol.gso ? DROP_OFFLOAD_BAD : DROP_OVERSIZE, &w->port_ctr[port_id],
+                 NULL);
         return;
     }
     uint64_t src = frame_mac(p->data + ETH_ADDR_LEN);
     if (WEFT_UNLIKELY((src & MAC_GROUP_BIT) || src == 0)) {
-        drop_pkt(sw, p, DROP_SRC_MAC_INVALID, &port->ctr, NULL);
+        drop_pkt(w, p, DROP_SRC_MAC_INVALID, &w->port_ctr[port_id], NULL);
         return;
     }
     reason = classify(sw, cfg, p, &segment, &strip);
     if (WEFT_UNLIKELY(reason != DROP_NONE)) {
-        drop_pkt(sw, p, reason, &port->ctr, NULL);
+        drop_pkt(w, p, reason, &w->port_ctr[port_id], NULL);
         return;
     }
     struct vs_segment *seg = &sw->segs[segment];
-    counters_add_packet(&seg->ctr, true, p->len);
+    counters_add_packet(&w->seg_ctr[segment], true, p->len);
     if (WEFT_UNLIKELY(rx->security)) {
         reason = port_security_check(cfg, p);
         if (reason != DROP_NONE) {
-            drop_pkt(sw, p, reason, &port->ctr, &seg->ctr);
+            drop_pkt(w, p, reason, &w->port_ctr[port_id], &w->seg_ctr[seg->id]);
             return;
         }
     }
     if (WEFT_LIKELY(rx->learning)) {
-        reason = learn(sw, segment, src, MAC_DEST_PORT(port_id), now, port);
+        reason = learn(w, segment, src, MAC_DEST_PORT(port_id), now, port);
         if (WEFT_UNLIKELY(reason != DROP_NONE)) {
-            drop_pkt(sw, p, reason, &port->ctr, &seg->ctr);
+            drop_pkt(w, p, reason, &w->port_ctr[port_id], &w->seg_ctr[seg->id]);
             return;
         }
     }
@@ -1662,19 +1817,20 @@ static void port_input_one(struct vswitch *sw, const struct port_rx *rx, struct 
     p->meta.segment = segment;
     /* One compare on the fast path; a tag left here is payload (QinQ), not ours to read. */
     if (WEFT_UNLIKELY(p->meta.eth_type == ETH_TYPE_ARP) && seg->cfg.arp_suppression &&
-        !p->meta.n_tags && arp_input(sw, out, p, seg, segment, port_id, now)) {
+        !p->meta.n_tags && arp_input(w, out, p, seg, segment, port_id, now)) {
         return;
     }
-    forward(sw, out, p, seg, segment, port_id);
+    forward(w, out, p, seg, segment, port_id);
 }
 
-void vswitch_input_port(struct vswitch *sw, uint16_t port_id, struct pkt **pkts, uint32_t n,
-                        uint32_t now, struct vswitch_out *out)
+void vswitch_worker_input_port(struct vswitch_worker *w, uint16_t port_id, struct pkt **pkts,
+                               uint32_t n, uint32_t now, struct vswitch_out *out)
 {
+    struct vswitch *sw = w->sw;
     if (WEFT_UNLIKELY(!port_valid(sw, port_id))) {
         for (uint32_t i = 0; i < n; i++) {
-            counters_add_packet(&sw->stats.total, true, pkts[i]->len); /* "every frame in" */
-            drop_pkt(sw, pkts[i], DROP_PORT_DOWN, NULL, NULL);
+            counters_add_packet(&w->stats.total, true, pkts[i]->len); /* "every frame in" */
+            drop_pkt(w, pkts[i], DROP_PORT_DOWN, NULL, NULL);
         }
         return;
     }
@@ -1689,7 +1845,7 @@ void vswitch_input_port(struct vswitch *sw, uint16_t port_id, struct pkt **pkts,
     };
     bool up = cfg->admin_up;
     uint64_t bytes = 0;
-    sw->now = now;
+    w->now = now;
     for (uint32_t i = 0; i < n; i++) {
         struct pkt *p = pkts[i];
         if (i + 1 < n) {
@@ -1698,16 +1854,16 @@ void vswitch_input_port(struct vswitch *sw, uint16_t port_id, struct pkt **pkts,
         bytes += p->len;
         if (WEFT_UNLIKELY(!up)) {
             p->meta.in_port = port_id;
-            drop_pkt(sw, p, DROP_PORT_DOWN, &port->ctr, NULL);
+            drop_pkt(w, p, DROP_PORT_DOWN, &w->port_ctr[port_id], NULL);
             continue;
         }
-        port_input_one(sw, &rx, p, now, out);
+        port_input_one(w, &rx, p, now, out);
     }
     /* Every frame in counts, whatever became of it: once per batch. */
-    port->ctr.rx_packets += n;
-    port->ctr.rx_bytes += bytes;
-    sw->stats.total.rx_packets += n;
-    sw->stats.total.rx_bytes += bytes;
+    w->port_ctr[port_id].rx_packets += n;
+    w->port_ctr[port_id].rx_bytes += bytes;
+    w->stats.total.rx_packets += n;
+    w->stats.total.rx_bytes += bytes;
 }
 
 /* The last (sender, VNI) a batch accepted, as VPP's last-tunnel cache: the
@@ -1729,9 +1885,10 @@ struct decap_cache {
  * from the overlay. When its destination is known behind a VTEP, there is
  * nothing to deliver here: the last copy takes the original buffer instead
  * of a drop being counted for a frame that did go on. */
-static void proxy_input(struct vswitch *sw, struct vswitch_out *out, struct pkt *p,
+static void proxy_input(struct vswitch_worker *w, struct vswitch_out *out, struct pkt *p,
                         struct vs_segment *seg, uint32_t segment, uint32_t sender)
 {
+    struct vswitch *sw = w->sw;
     const struct id_list *l = &seg->replicas;
     uint32_t last = UINT32_MAX; /* the last replica that is not the sender */
     bool local = true;
@@ -1747,50 +1904,51 @@ static void proxy_input(struct vswitch *sw, struct vswitch_out *out, struct pkt 
         const struct mac_entry *e = mac_table_lookup(sw->macs, segment, eth_addr_to_u64(p->data));
         local = !e || !(e->dest & MAC_DEST_VTEP);
     }
-    sw->stats.proxy_replicated++;
+    w->stats.proxy_replicated++;
     for (uint32_t i = 0; i < l->n; i++) {
         uint32_t dest = VSWITCH_DEST_VTEP | l->ids[i];
         if (l->ids[i] != sender && (local || i != last)) {
-            emit_clones(sw, out, p, &dest, 1, seg, true);
+            emit_clones(w, out, p, &dest, 1, seg, true);
         }
     }
     if (!local && last != UINT32_MAX) {
-        emit(sw, out, p, VSWITCH_DEST_VTEP | l->ids[last], seg, true);
+        emit(w, out, p, VSWITCH_DEST_VTEP | l->ids[last], seg, true);
         return;
     }
-    forward(sw, out, p, seg, segment, PKT_PORT_OVERLAY);
+    forward(w, out, p, seg, segment, PKT_PORT_OVERLAY);
 }
 
 /* The rest of vxlan_input_one() for ARP (learned from, in a suppression
  * segment; never answered) and for frames marked for proxy replication. */
-WEFT_COLD static void vxlan_input_special(struct vswitch *sw, struct vswitch_out *out,
+WEFT_COLD static void vxlan_input_special(struct vswitch_worker *w, struct vswitch_out *out,
                                           struct pkt *p, struct vs_segment *seg, uint32_t segment,
                                           uint32_t sender, uint8_t flags, uint32_t now)
 {
     if (p->meta.eth_type == ETH_TYPE_ARP && seg->cfg.arp_suppression && !p->meta.n_tags) {
-        arp_input(sw, out, p, seg, segment, PKT_PORT_OVERLAY, now);
+        arp_input(w, out, p, seg, segment, PKT_PORT_OVERLAY, now);
     }
     if (flags & VXLAN_FLAG_REPLICATE) {
         if (seg->cfg.bum == BUM_PROXY) {
-            proxy_input(sw, out, p, seg, segment, sender);
+            proxy_input(w, out, p, seg, segment, sender);
             return;
         }
-        sw->stats.proxy_mark_ignored++;
+        w->stats.proxy_mark_ignored++;
     }
-    forward(sw, out, p, seg, segment, PKT_PORT_OVERLAY);
+    forward(w, out, p, seg, segment, PKT_PORT_OVERLAY);
 }
 
-static void vxlan_input_one(struct vswitch *sw, struct pkt *p, uint32_t now,
+static void vxlan_input_one(struct vswitch_worker *w, struct pkt *p, uint32_t now,
                             struct vswitch_out *out, struct decap_cache *cache)
 {
+    struct vswitch *sw = w->sw;
     uint32_t vni, segment, vtep_id, one;
     uint8_t flags;
     enum drop_reason reason;
 
-    counters_add_packet(&sw->stats.total, true, p->len);
+    counters_add_packet(&w->stats.total, true, p->len);
     reason = vxlan_decap_flags(p, &vni, &flags);
     if (WEFT_UNLIKELY(reason != DROP_NONE)) {
-        drop_pkt(sw, p, reason, NULL, NULL);
+        drop_pkt(w, p, reason, NULL, NULL);
         return;
     }
     if (WEFT_LIKELY(cache->valid && cache->vni == vni &&
@@ -1799,12 +1957,12 @@ static void vxlan_input_one(struct vswitch *sw, struct pkt *p, uint32_t now,
         vtep_id = cache->vtep;
     } else {
         if (WEFT_UNLIKELY(!u64_map_get(sw->seg_by_vni, vni, &segment))) {
-            drop_pkt(sw, p, DROP_VXLAN_UNKNOWN_VNI, NULL, NULL);
+            drop_pkt(w, p, DROP_VXLAN_UNKNOWN_VNI, NULL, NULL);
             return;
         }
         if (WEFT_UNLIKELY(vtep_lookup(sw, &p->meta.outer_src, &vtep_id) != 0 ||
                           !u64_map_get(sw->peer_set, peer_key(segment, vtep_id), &one))) {
-            drop_pkt(sw, p, DROP_VXLAN_UNKNOWN_VTEP, NULL, &sw->segs[segment].ctr);
+            drop_pkt(w, p, DROP_VXLAN_UNKNOWN_VTEP, NULL, &w->seg_ctr[segment]);
             return;
         }
         cache->valid = true;
@@ -1814,35 +1972,35 @@ static void vxlan_input_one(struct vswitch *sw, struct pkt *p, uint32_t now,
         cache->vtep = vtep_id;
     }
     struct vs_segment *seg = &sw->segs[segment];
-    counters_add_packet(&sw->vteps[vtep_id].ctr, true, p->len);
-    counters_add_packet(&seg->ctr, true, p->len);
+    counters_add_packet(&w->vtep_ctr[vtep_id], true, p->len);
+    counters_add_packet(&w->seg_ctr[segment], true, p->len);
     reason = frame_parse_headers(p);
     if (WEFT_UNLIKELY(reason != DROP_NONE)) {
-        drop_pkt(sw, p, reason, NULL, &seg->ctr);
+        drop_pkt(w, p, reason, NULL, &w->seg_ctr[seg->id]);
         return;
     }
     if (WEFT_UNLIKELY(p->meta.n_tags && !seg->cfg.allow_inner_vlan)) {
-        drop_pkt(sw, p, DROP_VXLAN_INNER_VLAN, NULL, &seg->ctr);
+        drop_pkt(w, p, DROP_VXLAN_INNER_VLAN, NULL, &w->seg_ctr[seg->id]);
         return;
     }
     uint64_t src = frame_mac(p->data + ETH_ADDR_LEN);
     if (WEFT_UNLIKELY((src & MAC_GROUP_BIT) || src == 0)) {
-        drop_pkt(sw, p, DROP_SRC_MAC_INVALID, NULL, &seg->ctr);
+        drop_pkt(w, p, DROP_SRC_MAC_INVALID, NULL, &w->seg_ctr[seg->id]);
         return;
     }
-    learn(sw, segment, src, MAC_DEST_REMOTE(vtep_id), now, NULL);
+    learn(w, segment, src, MAC_DEST_REMOTE(vtep_id), now, NULL);
     p->meta.in_port = PKT_PORT_OVERLAY;
     p->meta.segment = segment;
     /* One test on the fast path for both rare cases. */
     if (WEFT_UNLIKELY((flags & VXLAN_FLAG_REPLICATE) || p->meta.eth_type == ETH_TYPE_ARP)) {
-        vxlan_input_special(sw, out, p, seg, segment, vtep_id, flags, now);
+        vxlan_input_special(w, out, p, seg, segment, vtep_id, flags, now);
         return;
     }
-    forward(sw, out, p, seg, segment, PKT_PORT_OVERLAY);
+    forward(w, out, p, seg, segment, PKT_PORT_OVERLAY);
 }
 
-void vswitch_input_vxlan(struct vswitch *sw, struct pkt **pkts, uint32_t n, uint32_t now,
-                         struct vswitch_out *out)
+void vswitch_worker_input_vxlan(struct vswitch_worker *w, struct pkt **pkts, uint32_t n,
+                                uint32_t now, struct vswitch_out *out)
 {
     struct decap_cache cache = {.valid = false};
 
@@ -1850,6 +2008,18 @@ void vswitch_input_vxlan(struct vswitch *sw, struct pkt **pkts, uint32_t n, uint
         if (i + 1 < n) {
             WEFT_PREFETCH(pkts[i + 1]->data);
         }
-        vxlan_input_one(sw, pkts[i], now, out, &cache);
+        vxlan_input_one(w, pkts[i], now, out, &cache);
     }
+}
+
+void vswitch_input_port(struct vswitch *sw, uint16_t port_id, struct pkt **pkts, uint32_t n,
+                        uint32_t now, struct vswitch_out *out)
+{
+    vswitch_worker_input_port(sw->workers[0], port_id, pkts, n, now, out);
+}
+
+void vswitch_input_vxlan(struct vswitch *sw, struct pkt **pkts, uint32_t n, uint32_t now,
+                         struct vswitch_out *out)
+{
+    vswitch_worker_input_vxlan(sw->workers[0], pkts, n, now, out);
 }

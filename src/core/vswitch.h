@@ -58,8 +58,12 @@
 #define MAC_DEFAULT_CAPACITY   (1u << 20)
 #define VSWITCH_EVENTS_DEFAULT 4096
 #define VSWITCH_EVENTS_MAX     (1u << 20)
+#define VSWITCH_MAX_WORKERS    64
 
 struct vswitch;
+/* A thread of the data path: its buffer pool and its own counters (summed by
+ * the *_counters() and vswitch_get_stats() readers). See "Workers" below. */
+struct vswitch_worker;
 
 struct vswitch_config {
     uint32_t max_segments;      /* <= MAC_TABLE_MAX_SEGMENTS */
@@ -280,12 +284,14 @@ uint32_t vswitch_events_drain(struct vswitch *sw, struct vswitch_event *events, 
 
 /* ---- Counters ------------------------------------------------------------ */
 
+/* Aligned to cache lines: the workers' arrays of them never share a line,
+ * and an array index costs a shift and an add rather than a multiply. */
 struct vswitch_counters {
     uint64_t rx_packets, rx_bytes;
     uint64_t tx_packets, tx_bytes;
     uint64_t flood_packets; /* of tx: copies made by flooding */
     uint64_t drops[DROP_REASON_COUNT];
-};
+} __attribute__((aligned(64)));
 
 struct vswitch_stats {
     struct vswitch_counters total;  /* rx: every frame in; drops: every drop by reason */
@@ -312,6 +318,26 @@ int vswitch_segment_counters(const struct vswitch *sw, uint32_t segment,
 int vswitch_vtep_counters(const struct vswitch *sw, uint32_t vtep, struct vswitch_counters *out);
 void vswitch_get_stats(const struct vswitch *sw, struct vswitch_stats *out);
 
+/* ---- Workers ------------------------------------------------------------- */
+
+/* Several threads may run the data path of one switch at once, each as a
+ * worker with its own pool and counters (no counter line is written by two
+ * threads). The tables are read without locks; what the data path writes to
+ * shared state (a new or moved MAC or ARP entry, the event ring, a port's
+ * too-big rate) is serialized by one lock taken only then, never for a
+ * known MAC. Every other call of this header (configuration, aging, static
+ * entries, table walks that keep pointers) must run while no worker is inside
+ * vswitch_worker_input_*(): the owner pauses its workers around them. The
+ * readers of counters and vswitch_events_drain() may run at any time.
+ * A switch is created with worker 0 (the pool given to vswitch_create()). */
+
+/* Adds a worker taking buffers from pool; NULL when VSWITCH_MAX_WORKERS
+ * exist or on ENOMEM. Call before the data path runs on it. */
+struct vswitch_worker *vswitch_worker_add(struct vswitch *sw, struct pkt_pool *pool);
+/* Worker i (0 .. vswitch_worker_count() - 1). */
+struct vswitch_worker *vswitch_worker_get(struct vswitch *sw, uint32_t i);
+uint32_t vswitch_worker_count(const struct vswitch *sw);
+
 /* ---- Data path ----------------------------------------------------------- */
 
 /* A destination in a vswitch_tx: a port id, or VSWITCH_DEST_VTEP | VTEP id. */
@@ -332,12 +358,18 @@ struct vswitch_out {
     void *ctx; /* for flush */
 };
 
-/* Frames received on a local port. Each buffer is owned by the switch from the call on:
- * it ends up in out or back in the pool. now is in seconds (the MAC table's clock). */
+/* Frames received on a local port, on worker w. Each buffer is owned by the switch from
+ * the call on: it ends up in out or back in w's pool. now is in seconds (the MAC table's
+ * clock). */
+void vswitch_worker_input_port(struct vswitch_worker *w, uint16_t port, struct pkt **pkts,
+                               uint32_t n, uint32_t now, struct vswitch_out *out);
+/* VXLAN datagrams, on worker w: each buffer holds the UDP payload (the VXLAN header
+ * first) with meta.outer_src set to the sender's underlay address. */
+void vswitch_worker_input_vxlan(struct vswitch_worker *w, struct pkt **pkts, uint32_t n,
+                                uint32_t now, struct vswitch_out *out);
+/* The same on worker 0, for a switch run by one thread. */
 void vswitch_input_port(struct vswitch *sw, uint16_t port, struct pkt **pkts, uint32_t n,
                         uint32_t now, struct vswitch_out *out);
-/* VXLAN datagrams: each buffer holds the UDP payload (the VXLAN header first) with
- * meta.outer_src set to the sender's underlay address. */
 void vswitch_input_vxlan(struct vswitch *sw, struct pkt **pkts, uint32_t n, uint32_t now,
                          struct vswitch_out *out);
 
