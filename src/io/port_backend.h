@@ -49,6 +49,12 @@ struct port_io_args {
     const char *ifname;
     const char *netns; /* network namespace holding (or to hold) the device: a name under
                         * /run/netns or a path; NULL or "" for weftd's own namespace */
+    /* TAP and internal ports: attach as one queue of a multi-queue device
+     * (IFF_MULTI_QUEUE; created so when new), so that each of weftd's workers
+     * reads and writes a queue of its own and the kernel spreads the guest's
+     * flows over them by hash. EINVAL when the device exists single-queue.
+     * Other backends ignore it. */
+    bool multi_queue;
 };
 
 struct port_backend {

@@ -76,11 +76,13 @@ static int tap_open_mode(const struct port_io_args *args, struct port_io **out,
         goto fail;
     }
     memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (args->multi_queue ? IFF_MULTI_QUEUE : 0);
     strncpy(ifr.ifr_name, args->ifname, IF_NAMESIZE - 1);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         *error_msg = errno == EBUSY ? "TAP device is already held by another process"
-                                    : "TUNSETIFF failed: is the name taken by a non-TAP device?";
+                     : errno == EINVAL && args->multi_queue
+                         ? "the TAP device exists single-queue"
+                         : "TUNSETIFF failed: is the name taken by a non-TAP device?";
         goto fail;
     }
     /* Persistent: if weftd stops or crashes the guest keeps its NIC, and the
