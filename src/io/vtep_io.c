@@ -118,7 +118,7 @@ static int vtep_io_multicast_if(const struct vtep_io *io, int fd)
                                                                                          : 0;
 }
 
-int vtep_io_open(const struct ip_addr *local, uint16_t port, struct vtep_io **out,
+int vtep_io_open(const struct ip_addr *local, uint16_t port, bool shared, struct vtep_io **out,
                  const char **error_msg)
 {
     struct vtep_io *io = calloc(1, sizeof *io);
@@ -139,6 +139,7 @@ int vtep_io_open(const struct ip_addr *local, uint16_t port, struct vtep_io **ou
     }
     io->local = *local;
     io->port = port;
+    io->shared = shared;
     io->tx_fd = -1;
     io->shared_fd = -1;
     io->sport_fds = calloc(VTEP_SPORTS, sizeof *io->sport_fds);
@@ -158,6 +159,10 @@ int vtep_io_open(const struct ip_addr *local, uint16_t port, struct vtep_io **ou
     }
     if (family == AF_INET6) {
         setsockopt(io->rx_fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    if (shared && setsockopt(io->rx_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+        *error_msg = "cannot share the VXLAN port between workers (SO_REUSEPORT)";
+        goto fail;
     }
     size = VTEP_RCVBUF;
     setsockopt(io->rx_fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
@@ -464,7 +469,11 @@ static int vtep_io_udp_socket(const struct vtep_io *io, uint16_t sport)
     if (fd < 0) {
         return -1;
     }
-    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 ||
+    int one = 1;
+
+    /* The workers' sets each open a socket for the same flow ports. */
+    if ((io->shared && sport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
+        setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 ||
         bind(fd, (struct sockaddr *)&ss, vtep_sockaddr(&io->local, sport, &ss)) < 0 ||
         vtep_io_multicast_if(io, fd) != 0) {
         close(fd);

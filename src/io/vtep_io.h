@@ -28,6 +28,7 @@
 #ifndef WEFT_IO_VTEP_IO_H
 #define WEFT_IO_VTEP_IO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/drop.h"
@@ -49,14 +50,21 @@ struct vtep_io {
     uint8_t *rx_spill;         /* per receive slot: coalesced datagrams beyond the buffer */
     uint8_t *rx_straddle;      /* the datagram of a run that spans buffer and spill */
     uint64_t tx_gso_sends;     /* super-frames sent with UDP GSO */
+    bool shared;               /* one of a group: see vtep_io_open() */
 };
 
 /* Most buffers one vtep_io_rx_burst() can fill per datagram received: the
  * kernel coalesces at most 64 datagrams (UDP_GRO). */
 #define VTEP_IO_GRO_SEGS 64
 
-/* Opens both sockets. Returns 0 or a positive errno with *error_msg set. */
-int vtep_io_open(const struct ip_addr *local, uint16_t port, struct vtep_io **io,
+/* Opens both sockets. shared: one of several (one per worker of weftd), all
+ * opened with it: the receive sockets form an SO_REUSEPORT group, over which
+ * the kernel spreads datagrams by a hash of their addresses and ports, so by
+ * the outer source port that carries each inner flow's hash (RSS); multicast
+ * reaches only the one that joined (IP_MULTICAST_ALL is off). The per-flow
+ * send sockets may share their port between the workers' sets too.
+ * Returns 0 or a positive errno with *error_msg set. */
+int vtep_io_open(const struct ip_addr *local, uint16_t port, bool shared, struct vtep_io **io,
                  const char **error_msg);
 void vtep_io_close(struct vtep_io *io);
 /* Receives datagrams into up to max buffers (at least VTEP_IO_GRO_SEGS: one

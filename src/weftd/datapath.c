@@ -28,7 +28,7 @@
 /* Frames for a port: super-frames cut and partial checksums completed before
  * they go, all of them for a port without offloads (tagged_only false), only the
  * tagged ones for a port that takes offloads (offload_frame_tagged()). */
-static void send_complete(struct weftd *d, struct port_io *io, struct pkt **pkts, uint32_t n,
+static void send_complete(struct weftd_worker *w, struct port_io *io, struct pkt **pkts, uint32_t n,
                           bool tagged_only)
 {
     struct pkt *segs[MAX_SEGMENTS];
@@ -51,13 +51,13 @@ static void send_complete(struct weftd *d, struct port_io *io, struct pkt **pkts
         io->backend->tx_burst(io, pkts + start, i - start);
         enum drop_reason reason;
         uint32_t k =
-            offload_segment(pkts[i]->data, pkts[i]->len, ol, d->pool, segs, MAX_SEGMENTS, &reason);
+            offload_segment(pkts[i]->data, pkts[i]->len, ol, w->pool, segs, MAX_SEGMENTS, &reason);
         if (k == 0) {
             io->tx_errors++;
         }
         io->backend->tx_burst(io, segs, k);
         for (uint32_t j = 0; j < k; j++) {
-            pkt_pool_put(d->pool, segs[j]);
+            pkt_pool_put(w->pool, segs[j]);
         }
         start = i + 1;
     }
@@ -65,24 +65,25 @@ static void send_complete(struct weftd *d, struct port_io *io, struct pkt **pkts
 }
 
 /* Frames for one local port, as long as the run of equal destinations lasts. */
-static void send_port_run(struct weftd *d, uint32_t port_id, struct pkt **pkts, uint32_t n)
+static void send_port_run(struct weftd_worker *w, uint32_t port_id, struct pkt **pkts, uint32_t n)
 {
-    struct weftd_port *port = &d->ports[port_id];
+    struct weftd_port *port = &w->d->ports[port_id];
     struct pkt *merged[WEFTD_BURST * 2];
     bool fresh[WEFTD_BURST * 2];
 
     if (WEFT_UNLIKELY(!port->in_use || !port->io)) {
         return;
     }
-    if (!port->io->offloads) {
-        send_complete(d, port->io, pkts, n, false);
+    struct port_io *io = weftd_port_queue(port, w->id);
+    if (!io->offloads) {
+        send_complete(w, io, pkts, n, false);
         return;
     }
-    uint32_t m = offload_gro(pkts, n, d->pool, merged, fresh);
-    send_complete(d, port->io, merged, m, true);
+    uint32_t m = offload_gro(pkts, n, w->pool, merged, fresh);
+    send_complete(w, io, merged, m, true);
     for (uint32_t i = 0; i < m; i++) {
         if (fresh[i]) {
-            pkt_pool_put(d->pool, merged[i]);
+            pkt_pool_put(w->pool, merged[i]);
         }
     }
 }
@@ -90,7 +91,7 @@ static void send_port_run(struct weftd *d, uint32_t port_id, struct pkt **pkts, 
 /* Sends what the switch produced; also its flush callback when a flood fills out. */
 static void dispatch(struct vswitch_out *out)
 {
-    struct weftd *d = out->ctx;
+    struct weftd_worker *w = out->ctx;
     struct pkt *overlay[2][WEFTD_BURST * 2];
     const struct ip_addr *dsts[2][WEFTD_BURST * 2];
     uint32_t n_overlay[2] = {0, 0};
@@ -100,74 +101,82 @@ static void dispatch(struct vswitch_out *out)
     for (uint32_t i = 0; i < out->n; i++) {
         struct vswitch_tx *tx = &out->tx[i];
         if (tx->dest & VSWITCH_DEST_VTEP) {
-            const struct ip_addr *dst = vswitch_vtep_addr(d->sw, tx->dest & ~VSWITCH_DEST_VTEP);
+            const struct ip_addr *dst = vswitch_vtep_addr(w->d->sw, tx->dest & ~VSWITCH_DEST_VTEP);
             unsigned f = ip_addr_is_v4(dst) ? 0 : 1;
             overlay[f][n_overlay[f]] = tx->pkt;
             dsts[f][n_overlay[f]++] = dst;
             continue;
         }
         if (tx->dest != run_dest && n_run) {
-            send_port_run(d, run_dest, run, n_run);
+            send_port_run(w, run_dest, run, n_run);
             n_run = 0;
         }
         run_dest = tx->dest;
         run[n_run++] = tx->pkt;
     }
     if (n_run) {
-        send_port_run(d, run_dest, run, n_run);
+        send_port_run(w, run_dest, run, n_run);
     }
     for (unsigned f = 0; f < 2; f++) {
-        if (n_overlay[f] && d->vtep[f]) {
-            vtep_io_tx_burst(d->vtep[f], overlay[f], dsts[f], n_overlay[f]);
+        if (n_overlay[f] && w->vtep[f]) {
+            vtep_io_tx_burst(w->vtep[f], overlay[f], dsts[f], n_overlay[f]);
         }
     }
     for (uint32_t i = 0; i < out->n; i++) {
-        pkt_pool_put(d->pool, out->tx[i].pkt);
+        pkt_pool_put(w->pool, out->tx[i].pkt);
     }
     out->n = 0;
 }
 
-void weftd_port_input(struct weftd *d, struct weftd_port *port)
+void weftd_port_input(struct weftd_worker *w, struct weftd_port *port)
 {
     struct pkt *pkts[WEFTD_BURST];
     /* Flooding multiplies frames; when this fills up, the switch flushes it early. */
     struct vswitch_tx tx[WEFTD_BURST * 2];
-    struct vswitch_out out = {.tx = tx, .cap = WEFTD_BURST * 2, .flush = dispatch, .ctx = d};
+    struct vswitch_out out = {.tx = tx, .cap = WEFTD_BURST * 2, .flush = dispatch, .ctx = w};
     uint32_t now = weftd_now();
+    struct port_io *io = weftd_port_queue(port, w->id);
 
-    for (int round = 0; round < BURSTS_PER_WAKE && port->io; round++) {
-        uint32_t n = port->io->backend->rx_burst(port->io, d->pool, pkts, WEFTD_BURST / 2);
+    for (int round = 0; round < BURSTS_PER_WAKE && io; round++) {
+        uint32_t n = io->backend->rx_burst(io, w->pool, pkts, WEFTD_BURST / 2);
         if (n == 0) {
             break;
         }
-        vswitch_input_port(d->sw, port->id, pkts, n, now, &out);
+        vswitch_worker_input_port(w->sw, port->id, pkts, n, now, &out);
         dispatch(&out);
     }
 }
 
-void weftd_vtep_input(struct weftd *d, struct vtep_io *vtep)
+void weftd_vtep_input(struct weftd_worker *w, struct vtep_io *vtep)
 {
     /* Each datagram received may be a coalesced run (UDP_GRO). */
     struct pkt *pkts[WEFTD_BURST / 8 * VTEP_IO_GRO_SEGS];
     struct vswitch_tx tx[WEFTD_BURST * 2];
-    struct vswitch_out out = {.tx = tx, .cap = WEFTD_BURST * 2, .flush = dispatch, .ctx = d};
+    struct vswitch_out out = {.tx = tx, .cap = WEFTD_BURST * 2, .flush = dispatch, .ctx = w};
     uint32_t now = weftd_now();
 
     for (int round = 0; round < BURSTS_PER_WAKE; round++) {
-        uint32_t n = vtep_io_rx_burst(vtep, d->pool, pkts, WEFTD_BURST / 8 * VTEP_IO_GRO_SEGS);
+        uint32_t n = vtep_io_rx_burst(vtep, w->pool, pkts, WEFTD_BURST / 8 * VTEP_IO_GRO_SEGS);
         if (n == 0) {
             break;
         }
-        vswitch_input_vxlan(d->sw, pkts, n, now, &out);
+        vswitch_worker_input_vxlan(w->sw, pkts, n, now, &out);
         dispatch(&out);
     }
 }
 
 int weftd_watch_port(struct weftd *d, struct weftd_port *port, bool add)
 {
-    port->source = (struct weftd_source){SOURCE_PORT, port};
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &port->source};
+    int error = 0;
 
-    return epoll_ctl(d->epoll_fd, add ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, port->io->fd, &ev) ? errno
-                                                                                          : 0;
+    for (uint32_t q = 0; q < port->n_queues; q++) {
+        port->sources[q] = (struct weftd_source){SOURCE_PORT, port};
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &port->sources[q]};
+        if (epoll_ctl(weftd_queue_epoll(d, port, q), add ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
+                      port->queues[q]->fd, &ev) &&
+            !error) {
+            error = errno;
+        }
+    }
+    return error;
 }

@@ -4,9 +4,11 @@
  * One weftd runs on every host. It owns the host's ports (TAP devices for
  * guests, AF_PACKET for existing interfaces, internal ports for the host
  * itself), its VXLAN tunnel endpoint and its forwarding tables, and moves
- * frames through the forwarding core in src/core. One thread runs one epoll
- * loop: the control socket, a one-second timer (MAC aging, retrying missing
- * devices), signals, and the data path in bursts.
+ * frames through the forwarding core in src/core. The main thread runs one
+ * epoll loop: the control socket, a one-second timer (MAC aging, retrying
+ * missing devices), signals, and the data path in bursts (worker 0); with
+ * --workers N, N-1 more threads run the data path too (worker.c), parked
+ * while the main thread handles anything but frames.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -56,6 +58,11 @@ static const char weftd_help[] =
     "                           (IPv6 always has it)\n"
     "      --mac-age SECONDS    forget learned MACs unseen this long (default 300)\n"
     "      --mac-capacity N     MAC table size, all segments (default 1048576)\n"
+    "      --workers N          threads running the data path, 1 to 16 (default 1,\n"
+    "                           right for 2 cores; one per core beyond the guests'\n"
+    "                           own). Flows spread over them by hash: the VTEP's\n"
+    "                           sockets share the VXLAN port (SO_REUSEPORT), TAP\n"
+    "                           ports get a queue per worker (multi-queue TAP)\n"
     "  -d, --datadir DIR        where the configuration is kept (default " DEFAULT_DATADIR ")\n"
     "  -s, --socket PATH        control socket (default " DEFAULT_SOCKET ")\n"
     "  -g, --group GROUP        group allowed to use the control socket (default:\n"
@@ -106,7 +113,8 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
         OPT_SYSLOG,
         OPT_CONTROLLER,
         OPT_TOKEN_FILE,
-        OPT_PREFIX_LEN
+        OPT_PREFIX_LEN,
+        OPT_WORKERS
     };
     static const struct option options[] = {
         {"name", required_argument, NULL, 'n'},
@@ -124,6 +132,7 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
         {"controller", required_argument, NULL, OPT_CONTROLLER},
         {"join-token-file", required_argument, NULL, OPT_TOKEN_FILE},
         {"vtep-prefix-len", required_argument, NULL, OPT_PREFIX_LEN},
+        {"workers", required_argument, NULL, OPT_WORKERS},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -206,6 +215,9 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
         case OPT_PREFIX_LEN:
             agent->vtep_prefix_len = (int)prog_option_number(optarg, 1, 128, "--vtep-prefix-len");
             break;
+        case OPT_WORKERS:
+            d->n_workers = (uint32_t)prog_option_number(optarg, 1, WEFTD_MAX_WORKERS, "--workers");
+            break;
         case 'h':
             prog_print_exit("%s", weftd_help);
         case 'V':
@@ -260,13 +272,14 @@ static int open_vteps(struct weftd *d)
         if (ip_addr_is_zero(locals[f])) {
             continue;
         }
-        int error = vtep_io_open(locals[f], d->sw_config.vxlan_port, &d->vtep[f], &why);
+        int error =
+            vtep_io_open(locals[f], d->sw_config.vxlan_port, d->n_workers > 1, &d->vtep[f], &why);
         if (error) {
             log_error("VTEP %s port %u: %s (%s)", ip_addr_format(locals[f], text),
                       d->sw_config.vxlan_port, why, strerror(error));
             return error;
         }
-        error = watch(d, d->vtep[f]->rx_fd, &d->vtep_source[f], SOURCE_VTEP, d->vtep[f]);
+        error = watch(d, d->vtep[f]->rx_fd, &d->workers[0].vtep_source[f], SOURCE_VTEP, d->vtep[f]);
         if (error) {
             return error;
         }
@@ -317,7 +330,8 @@ static int setup(struct weftd *d)
     }
     /* The control socket first: it refuses to start beside a running weftd,
      * before the saved ports are attached. */
-    if ((error = weftd_control_open(d)) || (error = open_vteps(d)) || (error = weftd_restore(d))) {
+    if ((error = weftd_control_open(d)) || (error = open_vteps(d)) ||
+        (error = weftd_workers_start(d)) || (error = weftd_restore(d))) {
         return error;
     }
     return 0;
@@ -347,44 +361,55 @@ static void on_timer(struct weftd *d)
     }
 }
 
+/* Everything but frames: with the other workers parked (worker.c). */
+static void control_event(struct weftd *d, struct weftd_source *src, uint32_t events)
+{
+    weftd_workers_pause(d);
+    switch (src->kind) {
+    case SOURCE_PORT: /* its device went */
+        weftd_port_lost(d, src->ptr);
+        break;
+    case SOURCE_LISTEN:
+        weftd_control_accept(d);
+        break;
+    case SOURCE_CLIENT:
+        weftd_control_client(d, src, events);
+        break;
+    case SOURCE_SIGNAL:
+        on_signal(d);
+        break;
+    case SOURCE_TIMER:
+        on_timer(d);
+        break;
+    case SOURCE_AGENT:
+        weftd_agent_event(d, events);
+        break;
+    case SOURCE_AGENT_TIMER:
+        weftd_agent_tick(d);
+        break;
+    case SOURCE_VTEP:
+    case SOURCE_WAKE:
+        break;
+    }
+    weftd_workers_resume(d);
+}
+
 static void run(struct weftd *d)
 {
     struct epoll_event events[64];
+    struct weftd_worker *w0 = &d->workers[0];
 
     d->running = true;
     while (d->running) {
         int n = epoll_wait(d->epoll_fd, events, 64, -1);
         for (int i = 0; i < n; i++) {
             struct weftd_source *src = events[i].data.ptr;
-            switch (src->kind) {
-            case SOURCE_PORT:
-                if (events[i].events & (EPOLLERR | EPOLLHUP)) {
-                    weftd_port_lost(d, src->ptr);
-                } else {
-                    weftd_port_input(d, src->ptr);
-                }
-                break;
-            case SOURCE_VTEP:
-                weftd_vtep_input(d, src->ptr);
-                break;
-            case SOURCE_LISTEN:
-                weftd_control_accept(d);
-                break;
-            case SOURCE_CLIENT:
-                weftd_control_client(d, src, events[i].events);
-                break;
-            case SOURCE_SIGNAL:
-                on_signal(d);
-                break;
-            case SOURCE_TIMER:
-                on_timer(d);
-                break;
-            case SOURCE_AGENT:
-                weftd_agent_event(d, events[i].events);
-                break;
-            case SOURCE_AGENT_TIMER:
-                weftd_agent_tick(d);
-                break;
+            if (src->kind == SOURCE_PORT && !(events[i].events & (EPOLLERR | EPOLLHUP))) {
+                weftd_port_input(w0, src->ptr);
+            } else if (src->kind == SOURCE_VTEP) {
+                weftd_vtep_input(w0, src->ptr);
+            } else {
+                control_event(d, src, events[i].events);
             }
         }
     }
@@ -394,12 +419,16 @@ static void teardown(struct weftd *d)
 {
     weftd_agent_stop(d);
     weftd_control_close(d);
+    weftd_workers_stop(d);
     weftd_ports_close(d);
     for (unsigned f = 0; f < 2; f++) {
         vtep_io_close(d->vtep[f]);
     }
     vswitch_destroy(d->sw);
     pkt_pool_destroy(d->pool);
+    for (uint32_t i = 1; i < d->n_workers; i++) {
+        pkt_pool_destroy(d->workers[i].pool);
+    }
     if (d->epoll_fd >= 0) {
         close(d->epoll_fd);
     }
@@ -417,6 +446,7 @@ int main(int argc, char **argv)
     argv[0] = prog_name; /* getopt_long() prefixes its messages with argv[0] */
     prog_init(prog_name, WEFTD_EXIT_USAGE);
     vswitch_config_default(&d->sw_config);
+    d->n_workers = 1;
     d->socket_group = (gid_t)-1;
     d->listen_fd = d->epoll_fd = d->signal_fd = d->timer_fd = -1;
     snprintf(d->datadir, sizeof d->datadir, "%s", DEFAULT_DATADIR);

@@ -126,6 +126,17 @@ static json_t *io_drops_json(const uint64_t *drops, uint64_t tx_errors)
     return json_pack("{so sI}", "rx_drops", obj, "tx_errors", (json_int_t)tx_errors);
 }
 
+/* Adds one queue's (or one worker's socket's) drops to a sum; they may still
+ * be counting on their worker. */
+static void io_drops_add(uint64_t *drops, uint64_t *tx_errors, const uint64_t *rx_drops,
+                         const uint64_t *queue_tx_errors)
+{
+    for (unsigned r = 0; r < DROP_REASON_COUNT; r++) {
+        drops[r] += __atomic_load_n(&rx_drops[r], __ATOMIC_RELAXED);
+    }
+    *tx_errors += __atomic_load_n(queue_tx_errors, __ATOMIC_RELAXED);
+}
+
 json_t *weftd_stats_json(const struct weftd *d)
 {
     struct vswitch_stats s;
@@ -138,14 +149,22 @@ json_t *weftd_stats_json(const struct weftd *d)
     for (unsigned i = 0; i < VSWITCH_MAX_PORTS; i++) {
         const struct weftd_port *p = &d->ports[i];
         if (p->in_use && p->io) {
-            json_object_set_new(ports, p->name, io_drops_json(p->io->rx_drops, p->io->tx_errors));
+            uint64_t drops[DROP_REASON_COUNT] = {0}, tx_errors = 0;
+            for (uint32_t q = 0; q < p->n_queues; q++) {
+                io_drops_add(drops, &tx_errors, p->queues[q]->rx_drops, &p->queues[q]->tx_errors);
+            }
+            json_object_set_new(ports, p->name, io_drops_json(drops, tx_errors));
         }
     }
     json_object_set_new(io, "ports", ports);
     for (unsigned f = 0; f < 2; f++) {
         if (d->vtep[f]) {
-            json_object_set_new(io, f ? "vtep6" : "vtep4",
-                                io_drops_json(d->vtep[f]->rx_drops, d->vtep[f]->tx_errors));
+            uint64_t drops[DROP_REASON_COUNT] = {0}, tx_errors = 0;
+            for (uint32_t w = 0; w < d->n_workers; w++) {
+                const struct vtep_io *v = d->workers[w].vtep[f];
+                io_drops_add(drops, &tx_errors, v->rx_drops, &v->tx_errors);
+            }
+            json_object_set_new(io, f ? "vtep6" : "vtep4", io_drops_json(drops, tx_errors));
         }
     }
     return json_pack(

@@ -264,18 +264,83 @@ static int ctl_port_open(struct weftd_port *port, const struct port_io_args *arg
     return port->backend->open(args, &port->io, why);
 }
 
-static enum weftd_status port_open_io(struct weftd_port *port, char *msg)
+/* Opens the port's device as its backend says, but: with several workers an
+ * AF_XDP port is refused (its rings have one producer and one consumer, and
+ * every worker sends) and "auto" picks TPACKET_V3 for the same reason. */
+static int port_open_backend(const struct weftd *d, struct weftd_port *port,
+                             const struct port_io_args *args, struct port_io **io, const char **why)
+{
+    if (d->n_workers > 1 && port->backend == &port_backend_afxdp) {
+        *why = "AF_XDP rings have one producer and one consumer: run weftd with --workers 1, "
+               "or use the afpacket backend";
+        return ENOTSUP;
+    }
+    if (port->from_controller) {
+        return ctl_port_open(port, args, why);
+    }
+    if (d->n_workers > 1 && port->backend == &port_backend_auto) {
+        int error = port_backend_afpacket.open(args, io, why);
+        if (!error) {
+            snprintf((*io)->mode_buf, sizeof(*io)->mode_buf, "%s (auto: AF_XDP needs --workers 1)",
+                     (*io)->mode);
+            (*io)->mode = (*io)->mode_buf;
+        }
+        return error;
+    }
+    return port->backend->open(args, io, why);
+}
+
+/* With several workers, a TAP (or internal) port gets a queue per worker. */
+static bool port_wants_queues(const struct weftd *d, const struct weftd_port *port)
+{
+    return d->n_workers > 1 &&
+           (port->backend == &port_backend_tap || port->backend == &port_backend_internal);
+}
+
+static void port_close_queues(struct weftd_port *port)
+{
+    for (uint32_t q = 1; q < port->n_queues; q++) {
+        port->backend->close(port->queues[q]);
+        port->queues[q] = NULL;
+    }
+    port->n_queues = port->io ? 1 : 0;
+}
+
+static enum weftd_status port_open_io(struct weftd *d, struct weftd_port *port, char *msg)
 {
     const char *why = "unknown error";
-    struct port_io_args args = {.ifname = port->ifname, .netns = port->netns};
-    int error = port->from_controller ? ctl_port_open(port, &args, &why)
-                                      : port->backend->open(&args, &port->io, &why);
+    struct port_io_args args = {
+        .ifname = port->ifname, .netns = port->netns, .multi_queue = port_wants_queues(d, port)};
+    int error = port_open_backend(d, port, &args, &port->io, &why);
 
+    if (error == EINVAL && args.multi_queue) {
+        /* Made single-queue before (by weftd with one worker, or by hand): one
+         * worker reads it, as any single-queue port. */
+        log_info("port %s: %s exists single-queue, so one worker reads it (delete the device "
+                 "to have it made again with a queue per worker)",
+                 port->name, port->ifname);
+        args.multi_queue = false;
+        error = port_open_backend(d, port, &args, &port->io, &why);
+    }
     if (error) {
         port->io = NULL;
+        port->n_queues = 0;
         snprintf(port->io_error, sizeof port->io_error, "%s: %s (%s)", port->ifname, why,
                  strerror(error));
         return weftd_error(msg, WEFTD_FAILED, "port %s: %s", port->name, port->io_error);
+    }
+    port->queues[0] = port->io;
+    port->n_queues = 1;
+    port->lost = false;
+    for (uint32_t q = 1; args.multi_queue && q < d->n_workers; q++) {
+        error = port->backend->open(&args, &port->queues[q], &why);
+        if (error) {
+            log_warn("port %s: queue %u of %s: %s (%s); one worker reads the port", port->name, q,
+                     port->ifname, why, strerror(error));
+            port_close_queues(port);
+            break;
+        }
+        port->n_queues = q + 1;
     }
     port->io_error[0] = '\0';
     return WEFTD_OK;
@@ -285,11 +350,14 @@ static void port_close_io(struct weftd *d, struct weftd_port *port, bool destroy
 {
     if (port->io) {
         weftd_watch_port(d, port, false);
+        port_close_queues(port);
         if (destroy && port->backend->destroy && !port->from_controller) {
             port->backend->destroy(port->io);
         }
         port->backend->close(port->io);
         port->io = NULL;
+        port->n_queues = 0;
+        port->lost = false;
     }
 }
 
@@ -320,7 +388,7 @@ enum weftd_status weftd_port_add(struct weftd *d, json_t *spec, char *msg)
                                p->name);
         }
     }
-    st = port_open_io(&tmp, msg);
+    st = port_open_io(d, &tmp, msg);
     /* At restore the port is kept without its device, and retried; a new port
      * whose device cannot be opened is refused. */
     if (st && !d->restoring) {
@@ -419,10 +487,14 @@ void weftd_ports_retry(struct weftd *d)
 
     for (unsigned i = 0; i < VSWITCH_MAX_PORTS; i++) {
         struct weftd_port *port = &d->ports[i];
+        if (port->in_use && port->io && __atomic_load_n(&port->lost, __ATOMIC_ACQUIRE)) {
+            weftd_port_lost(d, port); /* seen by the worker that reads it */
+            continue;                 /* retried from the next tick, as when seen here */
+        }
         if (port->in_use && port->io && port->backend->poll_stats) {
             port->backend->poll_stats(port->io);
         }
-        if (port->in_use && !port->io && port_open_io(port, msg) == WEFTD_OK) {
+        if (port->in_use && !port->io && port_open_io(d, port, msg) == WEFTD_OK) {
             if (weftd_watch_port(d, port, true)) {
                 port_close_io(d, port, false);
             } else {
@@ -493,7 +565,7 @@ enum weftd_status weftd_ctl_port_set(struct weftd *d, const char *name,
         .in_use = true, .id = id, .backend = &port_backend_afpacket, .from_controller = true};
     snprintf(port->name, sizeof port->name, "%s", name);
     snprintf(port->ifname, sizeof port->ifname, "%.*s", IF_NAMESIZE - 1, name);
-    if (port_open_io(port, msg) == WEFTD_OK && weftd_watch_port(d, port, true)) {
+    if (port_open_io(d, port, msg) == WEFTD_OK && weftd_watch_port(d, port, true)) {
         port_close_io(d, port, false);
         snprintf(port->io_error, sizeof port->io_error, "cannot watch the device");
     }

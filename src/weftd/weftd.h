@@ -8,6 +8,7 @@
  *               restoring the configuration
  *   control.c   the unix control socket: one JSON request per line, one reply
  *   datapath.c  bursts from ports and the VTEP through the forwarding core
+ *   worker.c    the data path's threads (--workers) and pausing them for changes
  *   agent.c     the session with weft-controller (--controller): the state it
  *               gives this host, applied to the switch and kept in the datadir,
  *               and reports of what the switch learns
@@ -17,6 +18,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -26,10 +28,11 @@
 #include "io/port_backend.h"
 #include "io/vtep_io.h"
 
-#define WEFTD_NAME_MAX  32 /* port names, with the NUL */
-#define WEFTD_NETNS_MAX 128
-#define WEFTD_BURST     256
-#define WEFTD_POOL_SIZE 8192
+#define WEFTD_NAME_MAX    32 /* port names, with the NUL */
+#define WEFTD_NETNS_MAX   128
+#define WEFTD_BURST       256
+#define WEFTD_POOL_SIZE   8192
+#define WEFTD_MAX_WORKERS 16
 
 /* What an epoll event is about. */
 enum weftd_source_kind {
@@ -41,6 +44,7 @@ enum weftd_source_kind {
     SOURCE_VTEP,
     SOURCE_AGENT,       /* the controller session's socket */
     SOURCE_AGENT_TIMER, /* the agent's 100 ms tick */
+    SOURCE_WAKE,        /* a worker's eventfd: pause requested, or stop */
 };
 
 struct weftd_source {
@@ -57,11 +61,36 @@ struct weftd_port {
     char netns[WEFTD_NETNS_MAX];
     struct port_io *io; /* NULL while the device cannot be opened (retried) */
     char io_error[160]; /* why, for `weft port show` */
-    struct weftd_source source;
+    /* With several workers, a multi-queue TAP has a queue per worker:
+     * queues[i] is worker i's (queues[0] == io); any other port has one queue,
+     * read by worker id % n_workers and written by every worker (TAP writes and
+     * AF_PACKET sendmmsg() are safe from several threads). */
+    struct port_io *queues[WEFTD_MAX_WORKERS];
+    uint32_t n_queues;
+    struct weftd_source sources[WEFTD_MAX_WORKERS]; /* per queue */
+    bool lost; /* a worker saw its device go (EPOLLHUP): the main thread closes it */
     /* Given by the controller: not editable locally, not in config.json. Its
      * device is whatever exists under its name (a TAP is attached as a TAP,
      * anything else through AF_PACKET), and is never destroyed by weftd. */
     bool from_controller;
+};
+
+/* A thread of the data path. Worker 0 is the main thread (its epoll is the
+ * daemon's); the others run worker.c's loop on their own epoll. Each has its
+ * own buffer pool, its own VTEP sockets (an SO_REUSEPORT group: the kernel
+ * spreads the overlay's flows over them) and its own queue of multi-queue
+ * ports, so that no two workers share a descriptor they read. */
+struct weftd_worker {
+    struct weftd *d;
+    uint32_t id;
+    pthread_t thread;
+    int epoll_fd;
+    int wake_fd; /* eventfd (workers but 0) */
+    struct weftd_source wake_source;
+    struct pkt_pool *pool;
+    struct vswitch_worker *sw;
+    struct vtep_io *vtep[2];
+    struct weftd_source vtep_source[2];
 };
 
 struct weftd {
@@ -71,13 +100,20 @@ struct weftd {
     char socket_path[PATH_MAX];
     gid_t socket_group; /* (gid_t)-1: root only */
     struct vswitch_config sw_config;
+    uint32_t n_workers; /* --workers, 1 .. WEFTD_MAX_WORKERS */
 
     /* Data plane. */
-    struct pkt_pool *pool;
+    struct pkt_pool *pool; /* worker 0's */
     struct vswitch *sw;
-    struct vtep_io *vtep[2]; /* [0] IPv4, [1] IPv6; NULL when not configured */
-    struct weftd_source vtep_source[2];
+    struct vtep_io *vtep[2]; /* worker 0's: [0] IPv4, [1] IPv6; NULL when not configured */
     struct weftd_port ports[VSWITCH_MAX_PORTS];
+    struct weftd_worker workers[WEFTD_MAX_WORKERS];
+    /* Pausing the workers but 0 (worker.c). */
+    pthread_mutex_t pause_lock;
+    pthread_cond_t pause_cond;
+    bool pause_requested; /* read by the workers without the lock (atomic) */
+    bool stopping;
+    uint32_t n_paused;
 
     /* Control plane. */
     int epoll_fd;
@@ -197,11 +233,33 @@ json_t *weftd_agent_status_json(const struct weftd *d);
 /* Says goodbye (error "shutdown") and frees everything. */
 void weftd_agent_stop(struct weftd *d);
 
+/* ---- worker.c ---- */
+
+/* Makes d->n_workers workers: worker 0 from d's pool, epoll and VTEPs (open
+ * already), the others with their own, started. 0 or an errno (logged). */
+int weftd_workers_start(struct weftd *d);
+/* Stops and joins the workers but 0 and frees what they own. */
+void weftd_workers_stop(struct weftd *d);
+/* Parks every worker but 0 outside the data path, until resume; nested calls
+ * are not allowed. No-op with one worker. Everything that changes the switch,
+ * the ports or the VTEPs runs between the two. */
+void weftd_workers_pause(struct weftd *d);
+void weftd_workers_resume(struct weftd *d);
+/* The epoll of the worker that reads a port's queue q. */
+int weftd_queue_epoll(const struct weftd *d, const struct weftd_port *port, uint32_t q);
+/* Worker w's queue of a port (for its reads and writes). */
+static inline struct port_io *weftd_port_queue(const struct weftd_port *port, uint32_t w)
+{
+    return port->n_queues > 1 ? port->queues[w] : port->io;
+}
+
 /* ---- datapath.c ---- */
 
-void weftd_port_input(struct weftd *d, struct weftd_port *port);
-void weftd_vtep_input(struct weftd *d, struct vtep_io *vtep);
-/* Registers a port's descriptor with the event loop (or removes it). */
+/* Bursts from worker w's queue of port, or from its VTEP socket, through the switch. */
+void weftd_port_input(struct weftd_worker *w, struct weftd_port *port);
+void weftd_vtep_input(struct weftd_worker *w, struct vtep_io *vtep);
+/* Registers each queue of a port with the event loop of the worker that reads
+ * it (or removes them). */
 int weftd_watch_port(struct weftd *d, struct weftd_port *port, bool add);
 
 #endif

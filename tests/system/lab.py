@@ -465,9 +465,10 @@ class Host(Namespace):
     # ---- weftd --------------------------------------------------------------
 
     def weftd_argv(self, **opts):
+        # WEFT_TEST_WORKERS=N runs every weftd of the suite with --workers N.
         merged = {"name": self.name, "vtep_ip": self.vtep_ip,
                   "underlay_mtu": self.lab.underlay_mtu, "datadir": self.datadir,
-                  "socket": self.socket}
+                  "socket": self.socket, "workers": os.environ.get("WEFT_TEST_WORKERS")}
         merged.update(opts)
         argv = [program("weftd")]
         for key, value in merged.items():
