@@ -23,6 +23,7 @@
 #define WEFT_IO_PORT_BACKEND_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/drop.h"
