@@ -102,6 +102,16 @@ static void stats_print_table(json_t *data)
     cli_print_field("learn events lost", "%lld", cli_json_int(data, "events_lost"));
     cli_print_field("pmtu icmp sent", "%lld", cli_json_int(data, "pmtu_icmp_sent"));
     cli_print_field("pmtu icmp rate-limited", "%lld", cli_json_int(data, "pmtu_icmp_ratelimited"));
+    json_t *workers = json_object_get(data, "workers");
+    size_t k;
+    json_t *w;
+    json_array_foreach(workers, k, w)
+    {
+        char name[48];
+        snprintf(name, sizeof name, "worker %zu rx/tx", k);
+        cli_print_field(name, "%lld / %lld", cli_json_int(w, "rx_packets"),
+                        cli_json_int(w, "tx_packets"));
+    }
     fputc('\n', stdout);
 
     struct cli_table *t = cli_table_new(columns, WEFT_ARRAY_SIZE(columns));

@@ -59,6 +59,7 @@ static void status_print_table(json_t *data)
     status_print_uptime(cli_json_int(data, "uptime"));
     cli_print_field("datadir", "%s", cli_json_str(data, "datadir", "-"));
     cli_print_field("ports", "%lld", cli_json_int(data, "ports"));
+    cli_print_field("workers", "%lld", cli_json_int(data, "workers"));
     json_t *ctl = json_object_get(data, "controller");
     if (ctl) {
         time_t since = (time_t)cli_json_int(ctl, "since");

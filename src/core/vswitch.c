@@ -299,6 +299,12 @@ static void sum_u64(uint64_t *dst, const uint64_t *src, size_t n)
     }
 }
 
+void vswitch_worker_stats(const struct vswitch_worker *w, struct vswitch_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    sum_u64((uint64_t *)out, (const uint64_t *)&w->stats, sizeof *out / sizeof(uint64_t));
+}
+
 static_assert(sizeof(struct vswitch_counters) % sizeof(uint64_t) == 0, "counters are u64");
 static_assert(sizeof(struct vswitch_stats) % sizeof(uint64_t) == 0, "stats are u64");
 #define COUNTERS_U64 (sizeof(struct vswitch_counters) / sizeof(uint64_t))

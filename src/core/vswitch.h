@@ -337,6 +337,9 @@ struct vswitch_worker *vswitch_worker_add(struct vswitch *sw, struct pkt_pool *p
 /* Worker i (0 .. vswitch_worker_count() - 1). */
 struct vswitch_worker *vswitch_worker_get(struct vswitch *sw, uint32_t i);
 uint32_t vswitch_worker_count(const struct vswitch *sw);
+/* What worker w alone has counted (vswitch_get_stats() sums them all, and the
+ * control path's own counts): how the load spreads over the workers. */
+void vswitch_worker_stats(const struct vswitch_worker *w, struct vswitch_stats *out);
 
 /* ---- Data path ----------------------------------------------------------- */
 

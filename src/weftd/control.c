@@ -197,12 +197,12 @@ static enum weftd_status cmd_status(struct weftd *d, json_t *args, json_t **data
     for (unsigned i = 0; i < VSWITCH_MAX_PORTS; i++) {
         n_ports += d->ports[i].in_use;
     }
-    *data = json_pack("{ss ss so sI sI sI sI ss sI}", "name", d->name, "version", WEFT_VERSION,
+    *data = json_pack("{ss ss so sI sI sI sI ss sI sI}", "name", d->name, "version", WEFT_VERSION,
                       "vtep", vteps, "vxlan_port", (json_int_t)d->sw_config.vxlan_port,
                       "underlay_mtu", (json_int_t)d->sw_config.underlay_mtu, "mac_age",
                       (json_int_t)d->sw_config.mac_age_seconds, "uptime",
                       (json_int_t)(weftd_now() - d->started_monotonic), "datadir", d->datadir,
-                      "ports", (json_int_t)n_ports);
+                      "ports", (json_int_t)n_ports, "workers", (json_int_t)d->n_workers);
     if (d->agent) {
         json_object_set_new(*data, "controller", weftd_agent_status_json(d));
     }

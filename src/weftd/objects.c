@@ -167,7 +167,14 @@ json_t *weftd_stats_json(const struct weftd *d)
             json_object_set_new(io, f ? "vtep6" : "vtep4", io_drops_json(drops, tx_errors));
         }
     }
-    return json_pack(
+    /* Each worker's own frames in and out: how the flows spread over them. */
+    json_t *workers = json_array();
+    for (uint32_t w = 0; w < d->n_workers; w++) {
+        struct vswitch_stats ws;
+        vswitch_worker_stats(d->workers[w].sw, &ws);
+        json_array_append_new(workers, weftd_counters_json(&ws.total));
+    }
+    json_t *stats = json_pack(
         "{so sI sI sI sI sI sI sI sI sI sI sI sI sI sI so}", "total", weftd_counters_json(&s.total),
         "mac_learned", (json_int_t)s.mac_learned, "mac_moves", (json_int_t)s.mac_moves, "mac_aged",
         (json_int_t)s.mac_aged, "mac_table_full", (json_int_t)s.mac_table_full, "arp_suppressed",
@@ -177,6 +184,8 @@ json_t *weftd_stats_json(const struct weftd *d)
         (json_int_t)s.proxy_replicated, "proxy_mark_ignored", (json_int_t)s.proxy_mark_ignored,
         "pmtu_icmp_sent", (json_int_t)s.pmtu_icmp_sent, "pmtu_icmp_ratelimited",
         (json_int_t)s.pmtu_icmp_ratelimited, "io", io);
+    json_object_set_new(stats, "workers", workers);
+    return stats;
 }
 
 /* ---- Segments ------------------------------------------------------------ */
@@ -552,6 +561,7 @@ json_t *weftd_port_json(const struct weftd *d, const struct weftd_port *port, bo
         json_object_set_new(obj, "origin",
                             json_string(port->from_controller ? "controller" : "local"));
         json_object_set_new(obj, "io", json_string(port->io ? port->io->mode : "down"));
+        json_object_set_new(obj, "queues", json_integer(port->n_queues));
         if (!port->io) {
             json_object_set_new(obj, "io_error", json_string(port->io_error));
         }
