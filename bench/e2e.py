@@ -14,6 +14,7 @@ Implementations (--peers, comma-separated, in this order):
     weft           weftd per host, guests on `tap` ports (weftd holds the TAP fd)
     weft-afpacket  weftd per host, guests on veth, host ends as `afpacket` ports
     weft-w2        as weft, with weftd --workers 2 (two data-path threads per host)
+    weft-poll      as weft, with weftd --poll-us 100 (spins 100 us after each frame)
     linux          kernel bridge + vxlan device, guests on veth, offloads on
     linux-txoff    the same with the guests' tx checksum/TSO off (as OVS needs)
     ovs            Open vSwitch userspace datapath (netdev), private ovsdb-server +
@@ -48,7 +49,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests/system"))
 import lab  # noqa: E402  (tests/system/lab.py: namespaces, veths, router, Linux VTEP host)
-ALL_IMPLS = ["weft", "weft-afpacket", "weft-w2", "linux", "linux-txoff", "ovs"]
+ALL_IMPLS = ["weft", "weft-afpacket", "weft-w2", "weft-poll", "linux", "linux-txoff", "ovs"]
 DEFAULT_IMPLS = "weft,weft-afpacket,linux,linux-txoff,ovs"
 
 VNI, VXLAN_PORT, UL_MTU, VM_MTU = 5001, 4789, 1600, 1500
@@ -132,9 +133,9 @@ def port_of(guest):
 class Weft:
     """weftd on each host; guests on tap ports, or on veth through afpacket ports."""
 
-    def __init__(self, backend, control, workers=1):
+    def __init__(self, backend, control, **weftd_opts):
         self.backend = backend
-        self.workers = workers
+        self.weftd_opts = weftd_opts  # more weftd options (lab.Host.weftd_argv())
         self.control = control  # auto, cli or socket
         self.use_cli = None
         self.topo = None
@@ -171,8 +172,7 @@ class Weft:
         """weftd as lab's Host.start_weftd() runs it, waiting on the control socket
         (start_weftd() itself waits on `weft status`)."""
         log_file = open(host.log_path, "a")
-        opts = {"workers": self.workers} if self.workers > 1 else {}
-        host.weftd = subprocess.Popen(host.cmd(host.weftd_argv(**opts)), stdout=log_file,
+        host.weftd = subprocess.Popen(host.cmd(host.weftd_argv(**self.weftd_opts)), stdout=log_file,
                                       stderr=subprocess.STDOUT, env=lab.program_env())
         log_file.close()
         for _ in range(200):
@@ -355,6 +355,7 @@ def make_impl(name, args):
     return {"weft": lambda: Weft("tap", args.control),
             "weft-afpacket": lambda: Weft("afpacket", args.control),
             "weft-w2": lambda: Weft("tap", args.control, workers=2),
+            "weft-poll": lambda: Weft("tap", args.control, poll_us=100),
             "linux": lambda: Linux(True),
             "linux-txoff": lambda: Linux(False),
             "ovs": Ovs}[name]()

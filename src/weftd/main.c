@@ -63,6 +63,10 @@ static const char weftd_help[] =
     "                           own). Flows spread over them by hash: the VTEP's\n"
     "                           sockets share the VXLAN port (SO_REUSEPORT), TAP\n"
     "                           ports get a queue per worker (multi-queue TAP)\n"
+    "      --poll-us N          after frames, keep polling for more for N\n"
+    "                           microseconds before sleeping (default 0: sleep at\n"
+    "                           once). Cuts the wake-up from each frame's latency\n"
+    "                           while traffic flows, at the price of a busy core\n"
     "  -d, --datadir DIR        where the configuration is kept (default " DEFAULT_DATADIR ")\n"
     "  -s, --socket PATH        control socket (default " DEFAULT_SOCKET ")\n"
     "  -g, --group GROUP        group allowed to use the control socket (default:\n"
@@ -114,7 +118,8 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
         OPT_CONTROLLER,
         OPT_TOKEN_FILE,
         OPT_PREFIX_LEN,
-        OPT_WORKERS
+        OPT_WORKERS,
+        OPT_POLL
     };
     static const struct option options[] = {
         {"name", required_argument, NULL, 'n'},
@@ -133,6 +138,7 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
         {"join-token-file", required_argument, NULL, OPT_TOKEN_FILE},
         {"vtep-prefix-len", required_argument, NULL, OPT_PREFIX_LEN},
         {"workers", required_argument, NULL, OPT_WORKERS},
+        {"poll-us", required_argument, NULL, OPT_POLL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -217,6 +223,9 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
             break;
         case OPT_WORKERS:
             d->n_workers = (uint32_t)prog_option_number(optarg, 1, WEFTD_MAX_WORKERS, "--workers");
+            break;
+        case OPT_POLL:
+            d->poll_ns = 1000u * (uint64_t)prog_option_number(optarg, 0, 1000000, "--poll-us");
             break;
         case 'h':
             prog_print_exit("%s", weftd_help);
@@ -398,20 +407,26 @@ static void run(struct weftd *d)
 {
     struct epoll_event events[64];
     struct weftd_worker *w0 = &d->workers[0];
+    uint64_t spin_until = 0;
+    int timeout = -1;
 
     d->running = true;
     while (d->running) {
-        int n = epoll_wait(d->epoll_fd, events, 64, -1);
+        int n = epoll_wait(d->epoll_fd, events, 64, timeout);
+        bool had_frames = false;
         for (int i = 0; i < n; i++) {
             struct weftd_source *src = events[i].data.ptr;
             if (src->kind == SOURCE_PORT && !(events[i].events & (EPOLLERR | EPOLLHUP))) {
                 weftd_port_input(w0, src->ptr);
+                had_frames = true;
             } else if (src->kind == SOURCE_VTEP) {
                 weftd_vtep_input(w0, src->ptr);
+                had_frames = true;
             } else {
                 control_event(d, src, events[i].events);
             }
         }
+        timeout = weftd_poll_timeout(d, had_frames, &spin_until);
     }
 }
 

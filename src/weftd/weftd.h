@@ -101,6 +101,7 @@ struct weftd {
     gid_t socket_group; /* (gid_t)-1: root only */
     struct vswitch_config sw_config;
     uint32_t n_workers; /* --workers, 1 .. WEFTD_MAX_WORKERS */
+    uint64_t poll_ns;   /* --poll-us: how long a data-path loop spins after a frame */
 
     /* Data plane. */
     struct pkt_pool *pool; /* worker 0's */
@@ -245,6 +246,11 @@ void weftd_workers_stop(struct weftd *d);
  * the ports or the VTEPs runs between the two. */
 void weftd_workers_pause(struct weftd *d);
 void weftd_workers_resume(struct weftd *d);
+/* The epoll_wait() timeout of a data-path loop: 0 (poll again at once) until
+ * --poll-us have passed since the last round that had frames (had_frames;
+ * *spin_until keeps the deadline), then -1 (sleep until an event). Always -1
+ * without --poll-us. */
+int weftd_poll_timeout(const struct weftd *d, bool had_frames, uint64_t *spin_until);
 /* The epoll of the worker that reads a port's queue q. */
 int weftd_queue_epoll(const struct weftd *d, const struct weftd_port *port, uint32_t q);
 /* Worker w's queue of a port (for its reads and writes). */

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -32,6 +33,21 @@ int weftd_queue_epoll(const struct weftd *d, const struct weftd_port *port, uint
 {
     uint32_t w = port->n_queues > 1 ? q : port->id % d->n_workers;
     return d->workers[w].epoll_fd;
+}
+
+int weftd_poll_timeout(const struct weftd *d, bool had_frames, uint64_t *spin_until)
+{
+    struct timespec ts;
+
+    if (d->poll_ns == 0) {
+        return -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (had_frames) {
+        *spin_until = now + d->poll_ns;
+    }
+    return now < *spin_until ? 0 : -1;
 }
 
 static bool pause_requested(const struct weftd *d)
@@ -70,13 +86,16 @@ static void *worker_main(void *arg)
     struct weftd_worker *w = arg;
     struct weftd *d = w->d;
     struct epoll_event events[64];
+    uint64_t spin_until = 0;
+    int timeout = -1;
 
     while (!__atomic_load_n(&d->stopping, __ATOMIC_ACQUIRE)) {
-        int n = epoll_wait(w->epoll_fd, events, 64, -1);
+        int n = epoll_wait(w->epoll_fd, events, 64, timeout);
         if (pause_requested(d)) {
             worker_park(w);
             continue;
         }
+        timeout = weftd_poll_timeout(d, n > 0, &spin_until);
         for (int i = 0; i < n; i++) {
             struct weftd_source *src = events[i].data.ptr;
             if (src->kind == SOURCE_PORT) {
