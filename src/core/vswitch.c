@@ -1241,9 +1241,10 @@ static inline bool out_push(struct vswitch_out *out, struct pkt *p, uint32_t des
     if (WEFT_UNLIKELY(!out_has_room(out))) {
         return false;
     }
-    out->tx[out->n].pkt = p;
-    out->tx[out->n].dest = dest;
-    out->n++;
+    /* One load of the slot: stores through it could alias out (-fno-strict-aliasing). */
+    struct vswitch_tx *slot = &out->tx[out->n++];
+    slot->pkt = p;
+    slot->dest = dest;
     return true;
 }
 
@@ -1296,9 +1297,9 @@ static void emit_port(struct vswitch_worker *w, struct vswitch_out *out, struct 
         p->meta.ol.csum_start = (uint16_t)(p->meta.ol.csum_start + VLAN_HEADER_LEN);
     }
     /* Room was made above: the entry is written without checking again. */
-    out->tx[out->n].pkt = p;
-    out->tx[out->n].dest = port_id;
-    out->n++;
+    struct vswitch_tx *slot = &out->tx[out->n++];
+    slot->pkt = p;
+    slot->dest = port_id;
     count_tx(w, &w->port_ctr[port_id], seg, p->len, flood);
 }
 
@@ -1574,12 +1575,13 @@ static enum drop_reason learn_change(struct vswitch_worker *w, uint32_t segment,
  * port at its limit would gain a new MAC, DROP_NONE otherwise (a full table
  * is not a drop: the frame is forwarded and the miss counted). Inline: see
  * emit(). */
-static inline enum drop_reason learn(struct vswitch_worker *w, uint32_t segment, uint64_t src,
-                                     uint32_t dest, uint32_t now, struct vs_port *port)
+static inline enum drop_reason learn(struct vswitch_worker *w, struct mac_table *macs,
+                                     uint32_t segment, uint64_t src, uint32_t dest, uint32_t now,
+                                     struct vs_port *port)
 {
     /* The steady state, a known MAC at the same place: no lock. */
-    if (WEFT_LIKELY(mac_table_refresh(w->sw->macs, mac_table_key(segment, src),
-                                      mac_table_dest_value(dest), now))) {
+    if (WEFT_LIKELY(mac_table_refresh(macs, mac_table_key(segment, src), mac_table_dest_value(dest),
+                                      now))) {
         return DROP_NONE;
     }
     return learn_change(w, segment, src, dest, now, port);
@@ -1762,6 +1764,8 @@ static void strip_tag(struct pkt *p)
  * must otherwise assume may alias them (-fno-strict-aliasing). */
 struct port_rx {
     struct vs_port *port;
+    struct mac_table *macs;
+    struct vswitch_counters *seg_ctr; /* the worker's, by segment */
     uint32_t max_len; /* cfg.mtu + ETH_HEADER_LEN: longer untagged frames are oversize */
     uint16_t id;
     bool learning;
@@ -1802,7 +1806,7 @@ static void port_input_one(struct vswitch_worker *w, const struct port_rx *rx, s
         return;
     }
     struct vs_segment *seg = &sw->segs[segment];
-    counters_add_packet(&w->seg_ctr[segment], true, p->len);
+    counters_add_packet(&rx->seg_ctr[segment], true, p->len);
     if (WEFT_UNLIKELY(rx->security)) {
         reason = port_security_check(cfg, p);
         if (reason != DROP_NONE) {
@@ -1811,7 +1815,7 @@ static void port_input_one(struct vswitch_worker *w, const struct port_rx *rx, s
         }
     }
     if (WEFT_LIKELY(rx->learning)) {
-        reason = learn(w, segment, src, MAC_DEST_PORT(port_id), now, port);
+        reason = learn(w, rx->macs, segment, src, MAC_DEST_PORT(port_id), now, port);
         if (WEFT_UNLIKELY(reason != DROP_NONE)) {
             drop_pkt(w, p, reason, &w->port_ctr[port_id], &w->seg_ctr[seg->id]);
             return;
@@ -1844,6 +1848,8 @@ void vswitch_worker_input_port(struct vswitch_worker *w, uint16_t port_id, struc
     const struct port_config *cfg = &port->cfg;
     struct port_rx rx = {
         .port = port,
+        .macs = sw->macs,
+        .seg_ctr = w->seg_ctr,
         .max_len = cfg->mtu + ETH_HEADER_LEN,
         .id = port_id,
         .learning = cfg->learning,
@@ -1994,7 +2000,7 @@ static void vxlan_input_one(struct vswitch_worker *w, struct pkt *p, uint32_t no
         drop_pkt(w, p, DROP_SRC_MAC_INVALID, NULL, &w->seg_ctr[seg->id]);
         return;
     }
-    learn(w, segment, src, MAC_DEST_REMOTE(vtep_id), now, NULL);
+    learn(w, sw->macs, segment, src, MAC_DEST_REMOTE(vtep_id), now, NULL);
     p->meta.in_port = PKT_PORT_OVERLAY;
     p->meta.segment = segment;
     /* One test on the fast path for both rare cases. */
