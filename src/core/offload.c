@@ -291,13 +291,13 @@ bool offload_frame_tagged(const uint8_t *frame, uint32_t len)
  * compared separately; this is the largest header a candidate may have. */
 #define GRO_MAX_HDR 128
 
-/* A TCP segment that GRO may merge: untagged, IPv4 without options or
- * fragments, or IPv6 without extension headers. Tagged frames are not merged:
- * Linux does not honour the partial checksum of a tagged frame written to a TAP
- * (or an AF_PACKET socket) with a virtio-net header: the guest's TCP verifies
- * the seed as if it were the whole checksum and drops the frame
- * (TcpInCsumErrors), so a tagged frame must reach such a port complete
- * (offload_frame_tagged()). */
+/* Most VLAN tags in front of a segment GRO merges: a trunk's, or 802.1ad over 802.1Q. */
+#define GRO_MAX_TAGS 2
+
+/* A TCP segment that GRO may merge: untagged or with up to GRO_MAX_TAGS tags
+ * (they are part of the header gro_same_flow() compares, and the merged frame
+ * keeps them: its csum_start counts them, as for a tagged super-frame from a
+ * guest), IPv4 without options or fragments, or IPv6 without extension headers. */
 struct gro_seg {
     bool ipv6;
     uint16_t l3_ofs, l4_ofs, hdr_len;
@@ -309,12 +309,20 @@ struct gro_seg {
 static bool gro_candidate(const struct pkt *p, struct gro_seg *s)
 {
     const uint8_t *d = p->data;
-    const uint32_t l3 = ETH_HEADER_LEN;
+    uint32_t l3 = ETH_HEADER_LEN;
 
-    if (p->meta.ol.gso != OFFLOAD_GSO_NONE || p->meta.ol.needs_csum || p->len < 14 + 40) {
+    if (p->meta.ol.gso != OFFLOAD_GSO_NONE || p->meta.ol.needs_csum || p->len < l3 + 40) {
         return false;
     }
     uint16_t type = read_be16(d + 12);
+    for (int tags = 0; tags < GRO_MAX_TAGS && (type == ETH_TYPE_VLAN || type == ETH_TYPE_QINQ);
+         tags++) {
+        l3 += VLAN_HEADER_LEN;
+        if (p->len < l3 + 40) {
+            return false;
+        }
+        type = read_be16(d + l3 - 2);
+    }
     uint32_t ip_end;
     if (type == ETH_TYPE_IPV4) {
         const uint8_t *ip = d + l3;

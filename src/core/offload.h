@@ -69,16 +69,14 @@ uint32_t offload_segment_iov(const uint8_t *frame, uint32_t len, const struct of
                              uint32_t hdrs_size, struct iovec *iov, uint32_t max_iov,
                              uint32_t *seg_size, enum drop_reason *reason);
 
-/* True when frame (len bytes) starts with a VLAN tag (802.1Q or 802.1ad). Such a
- * frame must leave complete (no partial checksum, no GSO) for a port that takes
- * virtio-net headers: Linux takes the seed of a tagged frame's partial checksum
- * for the whole checksum, and the guest drops it as corrupt. */
+/* True when frame (len bytes) starts with a VLAN tag (802.1Q or 802.1ad). */
 bool offload_frame_tagged(const uint8_t *frame, uint32_t len);
 
 /* Software GRO: merges runs of consecutive TCP segments of one flow among
- * in[0..n) (same addresses, ports, ACK, window, options and flags, contiguous
- * sequence numbers, equal sizes but the last, valid checksums, no SYN/FIN/RST/
- * URG/CWR, PSH only on the last) into super-frames in large buffers from pool.
+ * in[0..n) (same addresses, VLAN tags (up to two), ports, ACK, window, options
+ * and flags, contiguous sequence numbers, equal sizes but the last, valid
+ * checksums, no SYN/FIN/RST/URG/CWR, PSH only on the last) into super-frames in
+ * large buffers from pool.
  * out gets the frames to send, in order: each one of in (untouched) or, where
  * merged[i] is true, a new buffer the caller sends and returns to the pool; the
  * in buffers stay the caller's. Returns how many are in out (at most n). */

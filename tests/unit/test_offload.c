@@ -232,21 +232,9 @@ static void test_gro_rules(void **state)
     pkt_pool_destroy(pool);
 }
 
-/* Tagged segments are not merged (a guest behind a TAP would take the merged
- * frame's partial checksum for a bad one), and offload_frame_tagged() tells
- * which frames must leave complete. */
-static void test_gro_leaves_tagged_frames(void **state)
+/* Pushes a VLAN tag (tpid, vid) in front of each of segs[0..n). */
+static void push_tags(struct pkt **segs, uint32_t n, uint8_t tpid_hi, uint8_t tpid_lo, uint8_t vid)
 {
-    (void)state;
-    struct pkt_pool *pool = pkt_pool_create_tiered(64, 2048, 4, 65536);
-    struct pkt *segs[16], *out[16];
-    bool merged[16];
-    struct offload_info ol;
-    size_t len = super_frame(&ol);
-    enum drop_reason reason;
-    uint32_t n = offload_segment(frame, (uint32_t)len, &ol, pool, segs, 16, &reason);
-
-    assert_false(offload_frame_tagged(segs[0]->data, segs[0]->len));
     for (uint32_t i = 0; i < n; i++) {
         uint8_t *d = pkt_push(segs[i], 4);
         assert_non_null(d);
@@ -254,17 +242,64 @@ static void test_gro_leaves_tagged_frames(void **state)
             return; /* not reached; tells -O3 that d is a real buffer */
         }
         memmove(d, d + 4, 12);
-        d[12] = 0x81, d[13] = 0x00, d[14] = 0x00, d[15] = 102; /* 802.1Q, VLAN 102 */
+        d[12] = tpid_hi, d[13] = tpid_lo, d[14] = 0x00, d[15] = vid;
     }
+}
+
+/* Tagged segments (a trunk port's, 802.1ad over 802.1Q too) merge as untagged
+ * ones do: the super-frame keeps the tags, its csum_start counts them, and cut
+ * again it gives the segments back. Another VLAN is another flow. */
+static void test_gro_merges_tagged_frames(void **state)
+{
+    (void)state;
+    struct pkt_pool *pool = pkt_pool_create_tiered(64, 2048, 4, 65536);
+    struct pkt *segs[16], *out[16], *again[16];
+    bool merged[16];
+    struct offload_info ol;
+    size_t len = super_frame(&ol);
+    enum drop_reason reason;
+    uint32_t n = offload_segment(frame, (uint32_t)len, &ol, pool, segs, 16, &reason);
+
+    assert_false(offload_frame_tagged(segs[0]->data, segs[0]->len));
+    push_tags(segs, n, 0x81, 0x00, 102); /* 802.1Q, VLAN 102 */
     assert_true(offload_frame_tagged(segs[0]->data, segs[0]->len));
-    segs[1]->data[12] = 0x88, segs[1]->data[13] = 0xa8; /* 802.1ad */
-    assert_true(offload_frame_tagged(segs[1]->data, segs[1]->len));
     assert_false(offload_frame_tagged(segs[0]->data, 13));
     uint32_t m = offload_gro(segs, n, pool, out, merged);
-    assert_int_equal(m, n);
-    for (uint32_t i = 0; i < m; i++) {
-        assert_false(merged[i]);
-        assert_ptr_equal(out[i], segs[i]);
+    assert_int_equal(m, 1);
+    assert_true(merged[0]);
+    assert_int_equal(out[0]->len, len + 4);
+    assert_memory_equal(out[0]->data, segs[0]->data, 18); /* addresses and tag */
+    assert_int_equal(out[0]->meta.ol.csum_start, 38);
+    assert_int_equal(out[0]->meta.ol.gso_size, GSO_SIZE);
+    uint32_t k =
+        offload_segment(out[0]->data, out[0]->len, &out[0]->meta.ol, pool, again, 16, &reason);
+    assert_int_equal(k, n);
+    for (uint32_t i = 0; i < k; i++) {
+        assert_int_equal(again[i]->len, segs[i]->len);
+        assert_memory_equal(again[i]->data, segs[i]->data, segs[i]->len);
+        pkt_pool_put(pool, again[i]);
+    }
+    pkt_pool_put(pool, out[0]);
+
+    /* Segment 4 on VLAN 103: three runs. */
+    segs[4]->data[15] = 103;
+    m = offload_gro(segs, n, pool, out, merged);
+    assert_int_equal(m, 3);
+    assert_true(merged[0] && !merged[1] && merged[2]);
+    assert_ptr_equal(out[1], segs[4]);
+    pkt_pool_put(pool, out[0]);
+    pkt_pool_put(pool, out[2]);
+    segs[4]->data[15] = 102;
+
+    /* 802.1ad over 802.1Q: still one run, csum_start after both tags. */
+    push_tags(segs, n, 0x88, 0xa8, 7);
+    m = offload_gro(segs, n, pool, out, merged);
+    assert_int_equal(m, 1);
+    assert_true(merged[0]);
+    assert_int_equal(out[0]->meta.ol.csum_start, 42);
+    assert_int_equal(offload_csum_complete(out[0]->data, out[0]->len, 42, 16), DROP_NONE);
+    pkt_pool_put(pool, out[0]);
+    for (uint32_t i = 0; i < n; i++) {
         pkt_pool_put(pool, segs[i]);
     }
     assert_int_equal(pkt_pool_available(pool), 64);
@@ -299,7 +334,7 @@ int main(void)
         cmocka_unit_test(test_segment_iov_vxlan_payloads),
         cmocka_unit_test(test_gro_merges_segments_back),
         cmocka_unit_test(test_gro_rules),
-        cmocka_unit_test(test_gro_leaves_tagged_frames),
+        cmocka_unit_test(test_gro_merges_tagged_frames),
         cmocka_unit_test(test_csum_partial_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
