@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/offload.h"
@@ -505,7 +506,14 @@ static int vtep_io_sport_fd(struct vtep_io *io, uint16_t sport)
         }
     }
     if (io->shared_fd < 0) {
-        io->shared_fd = vtep_io_udp_socket(io, 0);
+        /* Tried at most once a second: while the host has no descriptor to
+         * spare, a socket() per super-frame would only add to the load. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        if ((uint64_t)ts.tv_sec >= io->shared_fd_retry) {
+            io->shared_fd = vtep_io_udp_socket(io, 0);
+            io->shared_fd_retry = (uint64_t)ts.tv_sec + 1;
+        }
     }
     return io->shared_fd;
 }

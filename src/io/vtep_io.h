@@ -46,6 +46,7 @@ struct vtep_io {
     int *sport_fds;            /* per outer source port - 49152: fd + 1, 0 none yet, -1 taken */
     uint32_t n_sport_fds;      /* sockets open in sport_fds */
     int shared_fd;             /* UDP on an ephemeral port, for the flows without their own */
+    uint64_t shared_fd_retry;  /* while shared_fd cannot be made: when to try again (s) */
     uint8_t *gso_buf;          /* the VXLAN and inner headers of a super-frame's segments */
     uint8_t *rx_spill;         /* per receive slot: coalesced datagrams beyond the buffer */
     uint8_t *rx_straddle;      /* the datagram of a run that spans buffer and spill */
