@@ -56,6 +56,9 @@ static const char weftd_help[] =
     "                           as underlay_mtu\n"
     "      --udp-checksum       compute the outer UDP checksum over IPv4 too\n"
     "                           (IPv6 always has it)\n"
+    "      --pmtu-icmp-rate N   most ICMP frag-needed / packet-too-big errors sent\n"
+    "                           to a port's guests per second, for frames too big\n"
+    "                           for the underlay (default 100; 0: never, only drop)\n"
     "      --mac-age SECONDS    forget learned MACs unseen this long (default 300)\n"
     "      --mac-capacity N     MAC table size, all segments (default 1048576)\n"
     "      --workers N          threads running the data path, 1 to 16 (default 1,\n"
@@ -119,7 +122,8 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
         OPT_TOKEN_FILE,
         OPT_PREFIX_LEN,
         OPT_WORKERS,
-        OPT_POLL
+        OPT_POLL,
+        OPT_PMTU_RATE
     };
     static const struct option options[] = {
         {"name", required_argument, NULL, 'n'},
@@ -139,6 +143,7 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
         {"vtep-prefix-len", required_argument, NULL, OPT_PREFIX_LEN},
         {"workers", required_argument, NULL, OPT_WORKERS},
         {"poll-us", required_argument, NULL, OPT_POLL},
+        {"pmtu-icmp-rate", required_argument, NULL, OPT_PMTU_RATE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -223,6 +228,10 @@ static void parse_options(struct weftd *d, int argc, char **argv, enum log_level
             break;
         case OPT_WORKERS:
             d->n_workers = (uint32_t)prog_option_number(optarg, 1, WEFTD_MAX_WORKERS, "--workers");
+            break;
+        case OPT_PMTU_RATE:
+            d->sw_config.pmtu_icmp_rate =
+                (uint32_t)prog_option_number(optarg, 0, 1000000, "--pmtu-icmp-rate");
             break;
         case OPT_POLL:
             d->poll_ns = 1000u * (uint64_t)prog_option_number(optarg, 0, 1000000, "--poll-us");
