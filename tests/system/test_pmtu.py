@@ -213,3 +213,26 @@ def test_ipv6_packet_too_big(topo):
     assert received == TRANSFER
     assert route_mtu(b3, a3.ip6, v6=True) == PATH_MTU
     assert pmtu_stats(b)[0] - sent0 >= 1
+
+
+def test_pmtu_icmp_rate_zero_only_drops(topo):
+    """weftd --pmtu-icmp-rate 0: a too-big DF packet is dropped and counted, and no
+    ICMP goes back (so the guest learns nothing and its route keeps the link MTU);
+    the default budget is back after the next restart."""
+    a, a1, b3 = topo.a, topo.g["a1"], topo.g["b3"]
+    a1.run(["ip", "route", "flush", "cache"])
+    assert route_mtu(a1, b3.ip) is None
+    a.restart_weftd(pmtu_icmp_rate=0)
+    try:
+        assert a1.wait_ping(b3.ip, timeout=10)
+        sent0, limited0, drops0 = pmtu_stats(a)
+        ok, out = ping_df(a1, b3.ip, 1472, count=2)
+        assert not ok, out
+        assert "Frag needed" not in out, out
+        sent, limited, drops = pmtu_stats(a)
+        assert (sent, limited) == (sent0, limited0)
+        assert counter_delta(drops0, drops).get("underlay_mtu", 0) == 2
+        assert route_mtu(a1, b3.ip) is None
+    finally:
+        a.restart_weftd(pmtu_icmp_rate=None)
+        assert a1.wait_ping(b3.ip, timeout=10)
