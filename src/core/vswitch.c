@@ -100,6 +100,24 @@ struct vswitch {
 
 /* ---- Small helpers -------------------------------------------------------- */
 
+/* The learn lock (see the top of this file), taken only when several workers
+ * share the switch: with one, its thread is the only one there is. Workers
+ * are added before the data path runs, so the count does not change under a
+ * holder. */
+static void learn_lock(struct vswitch *sw)
+{
+    if (sw->n_workers > 1) {
+        pthread_mutex_lock(&sw->learn_lock);
+    }
+}
+
+static void learn_unlock(struct vswitch *sw)
+{
+    if (sw->n_workers > 1) {
+        pthread_mutex_unlock(&sw->learn_lock);
+    }
+}
+
 static int id_list_add(struct id_list *l, uint32_t id)
 {
     if (l->n == l->cap) {
@@ -403,7 +421,7 @@ WEFT_COLD static void mac_event(struct vswitch *sw, enum vswitch_event_type type
 uint32_t vswitch_events_drain(struct vswitch *sw, struct vswitch_event *events, uint32_t max,
                               uint64_t *lost)
 {
-    pthread_mutex_lock(&sw->learn_lock);
+    learn_lock(sw);
     uint32_t n = max < sw->ev_count ? max : sw->ev_count;
 
     for (uint32_t i = 0; i < n; i++) {
@@ -415,7 +433,7 @@ uint32_t vswitch_events_drain(struct vswitch *sw, struct vswitch_event *events, 
         *lost = sw->ev_lost;
         sw->ev_lost = 0;
     }
-    pthread_mutex_unlock(&sw->learn_lock);
+    learn_unlock(sw);
     return n;
 }
 
@@ -1320,9 +1338,9 @@ WEFT_COLD static void pmtu_reply(struct vswitch_worker *w, struct vswitch_out *o
         !icmp_too_big_wanted(p, sw->cfg.underlay_mtu - overhead)) {
         return;
     }
-    pthread_mutex_lock(&sw->learn_lock); /* the port's rate is shared by the workers */
+    learn_lock(sw); /* the port's rate is shared by the workers */
     bool allowed = icmp_rate_take(&port->pmtu_rate, w->now, sw->cfg.pmtu_icmp_rate);
-    pthread_mutex_unlock(&sw->learn_lock);
+    learn_unlock(sw);
     if (!allowed) {
         w->stats.pmtu_icmp_ratelimited++;
         return;
@@ -1531,11 +1549,11 @@ static enum drop_reason learn_change(struct vswitch_worker *w, uint32_t segment,
     enum drop_reason verdict = DROP_NONE;
     uint32_t old = 0;
 
-    pthread_mutex_lock(&sw->learn_lock);
+    learn_lock(sw);
     if (port && port->cfg.mac_limit && port->mac_count >= port->cfg.mac_limit) {
         const struct mac_entry *e = mac_table_lookup(sw->macs, segment, src);
         if (!e || (e->dest != dest && !e->is_static)) {
-            pthread_mutex_unlock(&sw->learn_lock);
+            learn_unlock(sw);
             return DROP_MAC_LIMIT;
         }
     }
@@ -1567,7 +1585,7 @@ static enum drop_reason learn_change(struct vswitch_worker *w, uint32_t segment,
         w->stats.mac_table_full++;
         break;
     }
-    pthread_mutex_unlock(&sw->learn_lock);
+    learn_unlock(sw);
     return verdict;
 }
 
@@ -1599,11 +1617,11 @@ static void arp_learn(struct vswitch_worker *w, uint32_t segment, uint32_t ip, u
     if (mac_table_refresh(sw->arps, key, mac, now)) {
         return;
     }
-    pthread_mutex_lock(&sw->learn_lock);
+    learn_lock(sw);
     switch (mac_table_learn_key(sw->arps, key, mac, now, &old)) {
     case MAC_LEARN_REFRESHED:
     case MAC_LEARN_STATIC:
-        pthread_mutex_unlock(&sw->learn_lock);
+        learn_unlock(sw);
         return;
     case MAC_LEARN_NEW:
         w->stats.arp_learned++;
@@ -1613,7 +1631,7 @@ static void arp_learn(struct vswitch_worker *w, uint32_t segment, uint32_t ip, u
         break;
     case MAC_LEARN_FULL:
         w->stats.arp_table_full++;
-        pthread_mutex_unlock(&sw->learn_lock);
+        learn_unlock(sw);
         return;
     }
     if (in_port != PKT_PORT_OVERLAY) {
@@ -1628,7 +1646,7 @@ static void arp_learn(struct vswitch_worker *w, uint32_t segment, uint32_t ip, u
         eth_addr_from_u64(mac, ev.mac.bytes);
         event_push(sw, &ev);
     }
-    pthread_mutex_unlock(&sw->learn_lock);
+    learn_unlock(sw);
 }
 
 /* ARP in a segment with suppression on (p untagged, parsed, of segment):
