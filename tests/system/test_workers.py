@@ -101,21 +101,39 @@ def test_tcp_streams_across_hosts(topo):
 
 
 def test_configuration_changes_under_traffic_lose_nothing(topo):
-    """A ping every 10 ms from a3 (AF_PACKET) to b3 while segments and a port come and
-    go on both hosts: each change parks the workers, and no ping is lost."""
+    """While 8 UDP flows keep both workers of both hosts busy (a1 -> b1, TAP queues
+    and VTEP sockets), a ping every 10 ms goes a3 -> b3 and segments and a TAP port
+    come and go on both hosts: each change parks the workers (and a new port's
+    queues join their epolls), and no ping is lost, nor is any worker stalled."""
     a, b = topo.a, topo.b
-    a3, b3 = topo.g["a3"], topo.g["b3"]
+    a1, b1, a3, b3 = topo.g["a1"], topo.g["b1"], topo.g["a3"], topo.g["b3"]
+    before = {h.name: worker_rx(h) for h in (a, b)}
+    srv = b1.popen(["iperf3", "-s", "-1", "-B", b1.ip])
+    time.sleep(0.5)
+    load = a1.popen(["iperf3", "-c", b1.ip, "-u", "-b", "5M", "-l", "200", "-P", "8",
+                     "-t", "6", "--connect-timeout", "2000"])
     pinger = a3.popen(["ping", "-n", "-q", "-i", "0.01", "-c", "400", b3.ip])
-    for i in range(10):
-        for host in (a, b):
-            host.weft("segment", "add", 5100 + i)
-            host.weft("mac", "list")
-            host.weft("stats")
-            host.weft("segment", "del", 5100 + i)
-    out, _ = pinger.communicate(timeout=60)
+    try:
+        for i in range(10):
+            for host in (a, b):
+                host.weft("segment", "add", 5100 + i)
+                host.weft("port", "add", f"x{i}", "--backend", "tap", "--ifname", f"wx{i}",
+                          "--segment", 5100 + i)
+                assert host.weft_json("port", "show", f"x{i}")["queues"] == 2
+                host.weft("mac", "list")
+                host.weft("port", "del", f"x{i}")
+                host.weft("segment", "del", 5100 + i)
+        out, _ = pinger.communicate(timeout=60)
+        load.communicate(timeout=60)
+    finally:
+        for proc in (pinger, load, srv):
+            proc.kill()
+            proc.wait()
     assert " 0% packet loss" in out, out
     for host in (a, b):
         assert host.weftd_alive()
+        delta = [x - y for x, y in zip(worker_rx(host), before[host.name])]
+        assert min(delta) > 100, f"host {host.name}: a worker carried nothing: {delta}"
 
 
 def test_single_queue_tap_made_beforehand_is_served(topo):
