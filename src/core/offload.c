@@ -273,12 +273,6 @@ uint32_t offload_segment_iov(const uint8_t *frame, uint32_t len, const struct of
     return n;
 }
 
-bool offload_frame_tagged(const uint8_t *frame, uint32_t len)
-{
-    uint16_t type = len >= ETH_HEADER_LEN ? read_be16(frame + 12) : 0;
-    return type == ETH_TYPE_VLAN || type == ETH_TYPE_QINQ;
-}
-
 /* ---- Software GRO --------------------------------------------------------- */
 
 #define TCP_FLAG_SYN 0x02

@@ -69,9 +69,6 @@ uint32_t offload_segment_iov(const uint8_t *frame, uint32_t len, const struct of
                              uint32_t hdrs_size, struct iovec *iov, uint32_t max_iov,
                              uint32_t *seg_size, enum drop_reason *reason);
 
-/* True when frame (len bytes) starts with a VLAN tag (802.1Q or 802.1ad). */
-bool offload_frame_tagged(const uint8_t *frame, uint32_t len);
-
 /* Software GRO: merges runs of consecutive TCP segments of one flow among
  * in[0..n) (same addresses, VLAN tags (up to two), ports, ACK, window, options
  * and flags, contiguous sequence numbers, equal sizes but the last, valid

@@ -9,10 +9,9 @@
  * rest of the loop.
  *
  * Offloads end here, where the egress is known: a port that takes them
- * (port_io.offloads) gets super-frames whole, and runs of TCP segments of one
- * flow merged into super-frames (software GRO, core/offload.h), but tagged
- * frames complete; a port that does not gets super-frames cut and partial
- * checksums completed.
+ * (port_io.offloads) gets super-frames whole, tagged or not, and runs of TCP
+ * segments of one flow merged into super-frames (software GRO, core/offload.h);
+ * a port that does not gets super-frames cut and partial checksums completed.
  */
 #include <errno.h>
 #include <sys/epoll.h>
@@ -25,19 +24,16 @@
 /* Most segments a super-frame becomes: 64 KB at a small MSS. */
 #define MAX_SEGMENTS 128
 
-/* Frames for a port: super-frames cut and partial checksums completed before
- * they go, all of them for a port without offloads (tagged_only false), only the
- * tagged ones for a port that takes offloads (offload_frame_tagged()). */
-static void send_complete(struct weftd_worker *w, struct port_io *io, struct pkt **pkts, uint32_t n,
-                          bool tagged_only)
+/* Frames for a port without offloads: super-frames cut and partial checksums
+ * completed before they go. */
+static void send_complete(struct weftd_worker *w, struct port_io *io, struct pkt **pkts, uint32_t n)
 {
     struct pkt *segs[MAX_SEGMENTS];
     uint32_t start = 0;
 
     for (uint32_t i = 0; i < n; i++) {
         struct offload_info *ol = &pkts[i]->meta.ol;
-        if (WEFT_LIKELY(!ol->gso && !ol->needs_csum) ||
-            (tagged_only && !offload_frame_tagged(pkts[i]->data, pkts[i]->len))) {
+        if (WEFT_LIKELY(!ol->gso && !ol->needs_csum)) {
             continue;
         }
         if (!ol->gso) {
@@ -76,11 +72,11 @@ static void send_port_run(struct weftd_worker *w, uint32_t port_id, struct pkt *
     }
     struct port_io *io = weftd_port_queue(port, w->id);
     if (!io->offloads) {
-        send_complete(w, io, pkts, n, false);
+        send_complete(w, io, pkts, n);
         return;
     }
     uint32_t m = offload_gro(pkts, n, w->pool, merged, fresh);
-    send_complete(w, io, merged, m, true);
+    io->backend->tx_burst(io, merged, m);
     for (uint32_t i = 0; i < m; i++) {
         if (fresh[i]) {
             pkt_pool_put(w->pool, merged[i]);

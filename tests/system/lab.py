@@ -181,41 +181,82 @@ def own_namespaces():
 # frames the stack sends there leave <parent> with the tag inserted; frames arriving
 # on <parent> with that VLAN (the kernel strips the tag into the packet's metadata,
 # which PACKET_AUXDATA returns; an inline tag is handled too) come up untagged.
+# Like the kernel's VLAN device it keeps offloads: the TAP and the packet socket
+# both carry a virtio-net header (IFF_VNET_HDR, PACKET_VNET_HDR) and the TAP offers
+# checksum offload and TSO, so super-frames and partial checksums pass both ways
+# (csum_start moved by the tag); without that the guest's stack would verify a
+# partial checksum's seed as the whole checksum, and could send no super-frame.
+# Every readable frame is taken per wake-up and the socket's receive buffer is
+# large (SO_RCVBUFFORCE): a burst of a few hundred segments waits instead of being
+# dropped unseen (the socket's drop count is all that would tell).
 VLAN_RELAY = r"""
 import fcntl, os, select, socket, struct, sys
 parent, vid, tpid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-SOL_PACKET, PACKET_AUXDATA, PACKET_IGNORE_OUTGOING, TP_STATUS_VLAN_VALID = 263, 8, 23, 0x10
-tap = os.open("/dev/net/tun", os.O_RDWR)
-fcntl.ioctl(tap, 0x400454ca, struct.pack("16sH", f"{parent}.{vid}".encode(), 0x0002 | 0x1000))
+SOL_PACKET, PACKET_AUXDATA, PACKET_VNET_HDR, PACKET_IGNORE_OUTGOING = 263, 8, 15, 23
+TP_STATUS_VLAN_VALID, NEEDS_CSUM, VNET, ROOM, SO_RCVBUFFORCE = 0x10, 1, 10, 65600, 33
+IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, TUNSETIFF, TUNSETOFFLOAD = 2, 0x1000, 0x4000, 0x400454CA, 0x400454D0
+TUN_F_CSUM_TSO = 0x1 | 0x2 | 0x4 | 0x8  # CSUM, TSO4, TSO6, TSO_ECN
+tap = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
+fcntl.ioctl(tap, TUNSETIFF, struct.pack("16sH", f"{parent}.{vid}".encode(),
+                                        IFF_TAP | IFF_NO_PI | IFF_VNET_HDR))
+fcntl.ioctl(tap, TUNSETOFFLOAD, TUN_F_CSUM_TSO)
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
 s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
 try:
     s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
 except OSError:
     pass
+s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
 s.bind((parent, 0))
 print("ready", flush=True)
 tag = struct.pack("!HH", tpid, vid)
-while True:
-    ready, _, _ = select.select([tap, s], [], [])
-    if tap in ready:
-        frame = os.read(tap, 65536)
-        s.send(frame[:12] + tag + frame[12:])
-    if s in ready:
-        data, anc, _, addr = s.recvmsg(65536, socket.CMSG_SPACE(32))
+
+
+def shifted(vnet, by):
+    # The virtio-net header of the frame once its L3 header is by bytes further on.
+    flags, gso, hdr_len, gso_size, start, ofs = struct.unpack("=BBHHHH", vnet)
+    start += by if flags & NEEDS_CSUM else 0
+    hdr_len += by if hdr_len else 0
+    return struct.pack("=BBHHHH", flags, gso, hdr_len, gso_size, start, ofs)
+
+
+def from_stack():
+    while True:
+        try:
+            data = os.read(tap, ROOM)
+        except BlockingIOError:
+            return
+        s.send(shifted(data[:VNET], 4) + data[VNET:VNET + 12] + tag + data[VNET + 12:])
+
+
+def from_parent():
+    while True:
+        try:
+            data, anc, _, addr = s.recvmsg(ROOM, socket.CMSG_SPACE(32), socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
         if addr[2] == socket.PACKET_OUTGOING:
             continue
-        tci = None
+        vnet, frame, tci = data[:VNET], data[VNET:], None
         for level, kind, cdata in anc:
             if level == SOL_PACKET and kind == PACKET_AUXDATA:
                 status, _, _, _, _, vtci, vtpid = struct.unpack("IIIHHHH", cdata[:20])
                 if status & TP_STATUS_VLAN_VALID and (vtpid in (0, tpid)):
                     tci = vtci
-        if tci is None and len(data) >= 18 and struct.unpack("!H", data[12:14])[0] == tpid:
-            tci = struct.unpack("!H", data[14:16])[0]
-            data = data[:12] + data[16:]
+        if tci is None and len(frame) >= 18 and struct.unpack("!H", frame[12:14])[0] == tpid:
+            tci = struct.unpack("!H", frame[14:16])[0]
+            vnet, frame = shifted(vnet, -4), frame[:12] + frame[16:]
         if tci is not None and tci & 0xfff == vid:
-            os.write(tap, data)
+            os.write(tap, vnet + frame)
+
+
+while True:
+    ready, _, _ = select.select([tap, s], [], [])
+    if tap in ready:
+        from_stack()
+    if s in ready:
+        from_parent()
 """
 
 

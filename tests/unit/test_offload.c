@@ -260,10 +260,7 @@ static void test_gro_merges_tagged_frames(void **state)
     enum drop_reason reason;
     uint32_t n = offload_segment(frame, (uint32_t)len, &ol, pool, segs, 16, &reason);
 
-    assert_false(offload_frame_tagged(segs[0]->data, segs[0]->len));
     push_tags(segs, n, 0x81, 0x00, 102); /* 802.1Q, VLAN 102 */
-    assert_true(offload_frame_tagged(segs[0]->data, segs[0]->len));
-    assert_false(offload_frame_tagged(segs[0]->data, 13));
     uint32_t m = offload_gro(segs, n, pool, out, merged);
     assert_int_equal(m, 1);
     assert_true(merged[0]);
