@@ -70,7 +70,8 @@ enum drop_reason offload_from_vnet(const struct virtio_net_hdr *vh, struct offlo
     return info->gso_size ? DROP_NONE : DROP_OFFLOAD_BAD;
 }
 
-void offload_to_vnet(const struct offload_info *info, uint16_t hdr_len, struct virtio_net_hdr *vh)
+void offload_to_vnet(const struct offload_info *info, const uint8_t *frame, uint32_t len,
+                     struct virtio_net_hdr *vh)
 {
     static const uint8_t types[] = {
         [OFFLOAD_GSO_NONE] = VIRTIO_NET_HDR_GSO_NONE,
@@ -88,7 +89,11 @@ void offload_to_vnet(const struct offload_info *info, uint16_t hdr_len, struct v
     if (info->gso != OFFLOAD_GSO_NONE && info->gso < sizeof types) {
         vh->gso_type = (uint8_t)(types[info->gso] | (info->ecn ? VIRTIO_NET_HDR_GSO_ECN : 0));
         vh->gso_size = info->gso_size;
-        vh->hdr_len = hdr_len;
+        uint32_t l4 = info->csum_start, hdr_len = l4 + 8; /* UDP */
+        if (info->gso != OFFLOAD_GSO_UDP_L4 && info->gso != OFFLOAD_GSO_UFO) {
+            hdr_len = l4 + 12 < len ? l4 + (uint32_t)(frame[l4 + 12] >> 4) * 4 : l4 + 20;
+        }
+        vh->hdr_len = (uint16_t)(hdr_len < len ? hdr_len : len);
     }
 }
 

@@ -31,9 +31,12 @@
  * core/pkt.h, in every frame's metadata). DROP_OFFLOAD_UNSUPPORTED for UFO,
  * DROP_OFFLOAD_BAD for an unknown type or a super-frame without a size. */
 enum drop_reason offload_from_vnet(const struct virtio_net_hdr *vh, struct offload_info *info);
-/* The virtio-net header for a frame carrying info; hdr_len is the length of the
- * frame's headers up to the L4 payload (a hint for the receiver). */
-void offload_to_vnet(const struct offload_info *info, uint16_t hdr_len, struct virtio_net_hdr *vh);
+/* The virtio-net header for frame (len bytes) carrying info; for a super-frame
+ * its hdr_len, the headers up to the L4 payload (a hint for the receiver's
+ * allocation), is read from the frame: the TCP header's own length, options
+ * included, or UDP's 8 bytes. */
+void offload_to_vnet(const struct offload_info *info, const uint8_t *frame, uint32_t len,
+                     struct virtio_net_hdr *vh);
 
 /* Header length (through the L4 header) and the length of its largest segment
  * once cut, for a super-frame whose meta (l3_ofs, l4_ofs) is parsed; 0 when the

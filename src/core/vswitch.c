@@ -1312,7 +1312,9 @@ static void emit_port(struct vswitch_worker *w, struct vswitch_out *out, struct 
         memmove(d, d + VLAN_HEADER_LEN, 2 * ETH_ADDR_LEN);
         write_be16(d + 12, cfg->tpid);
         write_be16(d + 14, (uint16_t)(p->meta.pcp << VLAN_PCP_SHIFT | seg->cfg.vlan));
-        p->meta.ol.csum_start = (uint16_t)(p->meta.ol.csum_start + VLAN_HEADER_LEN);
+        if (p->meta.ol.needs_csum) {
+            p->meta.ol.csum_start = (uint16_t)(p->meta.ol.csum_start + VLAN_HEADER_LEN);
+        }
     }
     /* Room was made above: the entry is written without checking again. */
     struct vswitch_tx *slot = &out->tx[out->n++];
@@ -1768,7 +1770,9 @@ static void strip_tag(struct pkt *p)
 {
     memmove(p->data + VLAN_HEADER_LEN, p->data, 2 * ETH_ADDR_LEN);
     pkt_pull(p, VLAN_HEADER_LEN);
-    p->meta.ol.csum_start = (uint16_t)(p->meta.ol.csum_start - VLAN_HEADER_LEN);
+    if (p->meta.ol.needs_csum) { /* otherwise it is 0 and means nothing */
+        p->meta.ol.csum_start = (uint16_t)(p->meta.ol.csum_start - VLAN_HEADER_LEN);
+    }
     p->meta.l3_ofs -= VLAN_HEADER_LEN;
     if (p->meta.l4_ofs) {
         p->meta.l4_ofs -= VLAN_HEADER_LEN;

@@ -224,7 +224,7 @@ static uint32_t afpacket_tx_burst(struct port_io *io, struct pkt **pkts, uint32_
         memset(msgs, 0, count * sizeof msgs[0]);
         for (uint32_t i = 0; i < count; i++) {
             const struct offload_info *ol = &pkts[base + i]->meta.ol;
-            offload_to_vnet(ol, (uint16_t)(ol->csum_start + 20), &vh[i]);
+            offload_to_vnet(ol, pkts[base + i]->data, pkts[base + i]->len, &vh[i]);
             iov[i][0].iov_base = &vh[i];
             iov[i][0].iov_len = sizeof vh[i];
             iov[i][1].iov_base = pkts[base + i]->data;

@@ -213,7 +213,7 @@ static uint32_t tap_tx_burst(struct port_io *io, struct pkt **pkts, uint32_t n)
     for (uint32_t i = 0; i < n; i++) {
         struct pkt *p = pkts[i];
         struct virtio_net_hdr vh;
-        offload_to_vnet(&p->meta.ol, (uint16_t)(p->meta.ol.csum_start + 20), &vh);
+        offload_to_vnet(&p->meta.ol, p->data, p->len, &vh);
         struct iovec iov[2] = {{&vh, sizeof vh}, {p->data, p->len}};
         if (writev(io->fd, iov, 2) == (ssize_t)(sizeof vh + p->len)) {
             sent++;

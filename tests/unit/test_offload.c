@@ -63,11 +63,21 @@ static void test_vnet_round_trip(void **state)
                               .csum_offset = 16};
     struct offload_info out;
     struct virtio_net_hdr vh;
+    uint8_t hdrs[2000] = {0};
 
-    offload_to_vnet(&in, 74, &vh);
+    /* hdr_len from the frame's TCP header: 20 bytes, then 32 with options. */
+    hdrs[54 + 12] = 5 << 4;
+    offload_to_vnet(&in, hdrs, sizeof hdrs, &vh);
     assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV6 | VIRTIO_NET_HDR_GSO_ECN);
     assert_int_equal(vh.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
     assert_int_equal(vh.hdr_len, 74);
+    hdrs[54 + 12] = 8 << 4;
+    offload_to_vnet(&in, hdrs, sizeof hdrs, &vh);
+    assert_int_equal(vh.hdr_len, 86);
+    offload_to_vnet(&in, hdrs, 60, &vh); /* never beyond the frame */
+    assert_int_equal(vh.hdr_len, 60);
+    hdrs[54 + 12] = 5 << 4;
+    offload_to_vnet(&in, hdrs, sizeof hdrs, &vh);
     assert_int_equal(offload_from_vnet(&vh, &out), DROP_NONE);
     assert_int_equal(out.gso, in.gso);
     assert_true(out.needs_csum && out.ecn);
