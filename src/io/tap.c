@@ -18,13 +18,24 @@
  * super-frames with partial checksums, which travel through the switch whole
  * (pkt meta.ol), and receives them the same way, one read() or write() per
  * super-frame instead of one per 1500 bytes.
+ *
+ * When weftd falls behind, the kernel drops what the guest sends at the TAP's
+ * queue and counts it as the device's tx_dropped, which only the device's
+ * namespace shows. So each TAP descriptor keeps a netlink socket made in that
+ * namespace, and once a second (poll_stats, on a port's first queue) asks for
+ * the device's counters and adds what tx_dropped grew by to the port's
+ * ring_overflow drops.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_link.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -46,10 +57,39 @@ static bool tap_offload(int fd)
            ioctl(fd, TUNSETOFFLOAD, TAP_OFFLOADS) == 0;
 }
 
+/* A TAP port: the generic part first (port_backend.h), then what counts its
+ * device's queue drops. */
+struct tap_io {
+    struct port_io io;
+    int nl_fd;            /* NETLINK_ROUTE in the device's namespace, or -1 */
+    int ifindex;          /* the device's index there */
+    uint64_t tx_dropped;  /* the device's count when last read */
+    bool tx_dropped_read; /* whether it was read (the first read is the baseline) */
+};
+
+static bool tap_read_tx_dropped(struct tap_io *t, uint64_t *tx_dropped);
+
+/* In the device's namespace, at open: the netlink socket that polls its
+ * counters (a netlink socket answers for the namespace it was made in), with a
+ * short receive timeout so that a silent kernel cannot stall weftd, and the
+ * drops so far as the baseline (a previous weftd counted those). */
+static void tap_stats_open(struct tap_io *t, const char *ifname)
+{
+    struct timeval timeout = {.tv_sec = 0, .tv_usec = 100000};
+
+    t->ifindex = (int)if_nametoindex(ifname);
+    t->nl_fd = t->ifindex > 0 ? socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE) : -1;
+    if (t->nl_fd >= 0) {
+        setsockopt(t->nl_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        t->tx_dropped_read = tap_read_tx_dropped(t, &t->tx_dropped);
+    }
+}
+
 static int tap_open_mode(const struct port_io_args *args, struct port_io **out,
                          const char **error_msg, const struct port_backend *backend)
 {
     struct ifreq ifr;
+    struct tap_io *t;
     struct port_io *io;
     int fd = -1, saved_ns, error;
 
@@ -57,17 +97,19 @@ static int tap_open_mode(const struct port_io_args *args, struct port_io **out,
         *error_msg = "interface name must be 1 to 15 characters";
         return EINVAL;
     }
-    io = calloc(1, sizeof *io);
-    if (!io) {
+    t = calloc(1, sizeof *t);
+    if (!t) {
         *error_msg = "out of memory";
         return ENOMEM;
     }
+    io = &t->io;
+    t->nl_fd = -1;
     /* The device is created (or found) in the guest's namespace directly: the
      * descriptor keeps working from ours once we are back. */
     error = port_io_netns_enter(args->netns, &saved_ns);
     if (error) {
         *error_msg = "cannot enter the network namespace (does it exist under /run/netns?)";
-        free(io);
+        free(t);
         return error;
     }
     fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -91,6 +133,7 @@ static int tap_open_mode(const struct port_io_args *args, struct port_io **out,
         *error_msg = "cannot make the TAP device persistent and up";
         goto fail;
     }
+    tap_stats_open(t, args->ifname);
     port_io_netns_leave(saved_ns);
     io->offloads = tap_offload(fd);
     io->backend = backend;
@@ -106,7 +149,7 @@ fail:
         close(fd);
     }
     port_io_netns_leave(saved_ns);
-    free(io);
+    free(t);
     return error;
 }
 
@@ -226,10 +269,68 @@ static uint32_t tap_tx_burst(struct port_io *io, struct pkt **pkts, uint32_t n)
 
 static void tap_close(struct port_io *io)
 {
-    if (io) {
+    struct tap_io *t = (struct tap_io *)io;
+
+    if (t) {
         close(io->fd);
-        free(io);
+        if (t->nl_fd >= 0) {
+            close(t->nl_fd);
+        }
+        free(t);
     }
+}
+
+/* The device's tx_dropped (frames its stack sent that the TAP's queue had no
+ * room for), asked of the kernel over netlink; false if it cannot be had. */
+static bool tap_read_tx_dropped(struct tap_io *t, uint64_t *tx_dropped)
+{
+    struct {
+        struct nlmsghdr nh;
+        struct ifinfomsg ifi;
+    } req = {
+        .nh = {.nlmsg_len = sizeof req, .nlmsg_type = RTM_GETLINK, .nlmsg_flags = NLM_F_REQUEST},
+        .ifi = {.ifi_family = AF_UNSPEC, .ifi_index = t->ifindex}};
+    union {
+        struct nlmsghdr nh;
+        char buf[16384];
+    } reply;
+
+    if (send(t->nl_fd, &req, sizeof req, 0) != (ssize_t)sizeof req) {
+        return false;
+    }
+    ssize_t len = recv(t->nl_fd, &reply, sizeof reply, 0);
+    if (len < (ssize_t)NLMSG_LENGTH(sizeof(struct ifinfomsg)) || !NLMSG_OK(&reply.nh, len) ||
+        reply.nh.nlmsg_type != RTM_NEWLINK) {
+        return false;
+    }
+    struct ifinfomsg *ifi = NLMSG_DATA(&reply.nh);
+    int attrs_len = (int)IFLA_PAYLOAD(&reply.nh);
+    for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, attrs_len); a = RTA_NEXT(a, attrs_len)) {
+        if (a->rta_type == IFLA_STATS64 && RTA_PAYLOAD(a) >= sizeof(struct rtnl_link_stats64)) {
+            struct rtnl_link_stats64 st;
+            memcpy(&st, RTA_DATA(a), sizeof st);
+            *tx_dropped = st.tx_dropped;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Once a second: the device's queue drops since the last look become the
+ * port's ring_overflow. */
+static void tap_poll_stats(struct port_io *io)
+{
+    struct tap_io *t = (struct tap_io *)io;
+    uint64_t now;
+
+    if (t->nl_fd < 0 || !tap_read_tx_dropped(t, &now)) {
+        return;
+    }
+    if (t->tx_dropped_read && now > t->tx_dropped) {
+        io->rx_drops[DROP_RING_OVERFLOW] += now - t->tx_dropped;
+    }
+    t->tx_dropped = now;
+    t->tx_dropped_read = true;
 }
 
 const struct port_backend port_backend_tap = {
@@ -240,6 +341,7 @@ const struct port_backend port_backend_tap = {
     .rx_burst = tap_rx_burst,
     .tx_burst = tap_tx_burst,
     .close = tap_close,
+    .poll_stats = tap_poll_stats,
 };
 
 const struct port_backend port_backend_internal = {
@@ -250,4 +352,5 @@ const struct port_backend port_backend_internal = {
     .rx_burst = tap_rx_burst,
     .tx_burst = tap_tx_burst,
     .close = tap_close,
+    .poll_stats = tap_poll_stats,
 };

@@ -195,3 +195,41 @@ def test_many_macs_behind_one_port(topo):
     behind_a = {e["mac"] for e in b.weft_json("mac", "list", VNI) if e.get("vtep") == a.vtep_ip}
     assert {g.mac for g in inner} <= behind_a
     assert "mac_limit" not in a.drops()
+
+
+BLAST = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(int(sys.argv[2])):
+    s.sendto(b"x" * 100, (sys.argv[1], 9))
+"""
+
+
+@pytest.mark.parametrize("guest", ["a1", "a2"], ids=["tap", "afpacket"])
+def test_frames_weftd_could_not_take_are_counted(topo, guest):
+    """weftd stopped (SIGSTOP) while a guest sends 5000 datagrams: its TAP's queue (or
+    its AF_PACKET ring) overflows in the kernel. Once weftd runs again, the port's
+    ring_overflow drops say so within a few seconds, instead of the loss being
+    invisible to `weft stats`."""
+    import signal
+
+    a, g = topo.a, topo.g[guest]
+    dst = topo.g["b1"].ip
+
+    def overflow():
+        io = a.stats()["io"]["ports"].get(guest, {})
+        return io.get("rx_drops", {}).get("ring_overflow", 0)
+
+    assert g.wait_ping(dst)
+    before = overflow()
+    a.weftd.send_signal(signal.SIGSTOP)
+    try:
+        g.run(["/usr/bin/python3", "-c", BLAST, dst, 5000], timeout=60)
+    finally:
+        a.weftd.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 5
+    while overflow() == before:
+        assert time.monotonic() < deadline, "the overflow was not counted"
+        time.sleep(0.3)
+    assert overflow() - before >= 1000
+    assert g.wait_ping(dst)
