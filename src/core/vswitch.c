@@ -1285,8 +1285,8 @@ static void count_tx(struct vswitch_worker *w, struct vswitch_counters *dst_ctr,
 }
 
 /* Sends an (untagged, internal) frame out of a local port, tagging it if needed. */
-static void emit_port(struct vswitch_worker *w, struct vswitch_out *out, struct pkt *p,
-                      uint32_t port_id, struct vs_segment *seg, bool flood)
+static inline void emit_port(struct vswitch_worker *w, struct vswitch_out *out, struct pkt *p,
+                             uint32_t port_id, struct vs_segment *seg, bool flood)
 {
     struct vswitch *sw = w->sw;
     struct vs_port *port = &sw->ports[port_id];
@@ -1389,9 +1389,12 @@ static void emit_vtep(struct vswitch_worker *w, struct vswitch_out *out, struct 
 
 /* One destination of a frame: a local port, or a VTEP when VSWITCH_DEST_VTEP is
  * set (marked for proxy replication when DEST_REPLICATE is set too).
- * emit(), unicast() and learn() are marked inline because GCC's own limits
- * stopped inlining them into the per-packet path once this file grew: that
- * cost 60-80 instructions per 64-byte frame (bench_pipeline under callgrind). */
+ * emit(), emit_port(), unicast() and learn() are marked inline because GCC's
+ * own limits stopped inlining them into the per-packet path once this file
+ * grew: that cost 60-80 instructions per 64-byte frame (bench_pipeline under
+ * callgrind), and emit_port() out of line alone ~30 (its prologue and
+ * epilogue). Inlining forward() or emit_vtep() as well costs more than it
+ * saves (register pressure: +10 to +30 per frame, measured). */
 static inline void emit(struct vswitch_worker *w, struct vswitch_out *out, struct pkt *p,
                         uint32_t dest, struct vs_segment *seg, bool flood)
 {
