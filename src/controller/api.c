@@ -520,6 +520,9 @@ int api_start(struct event_base *base, struct store *store, struct agent_server 
         api->token = api_strdup(cfg->token);
         api->token_len = strlen(cfg->token);
     }
+    if ((e = api_index_backfill(api, err, errlen)) != 0) {
+        goto fail;
+    }
     api->http = api_check_alloc(evhttp_new(base));
     evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |

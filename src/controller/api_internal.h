@@ -77,6 +77,13 @@ int api_txn_run(struct api *api, struct api_txn *t, uint64_t *revision);
  * that is not a JSON object). */
 int api_load(struct api *api, const char *key, json_t **obj, uint64_t *mod_revision);
 
+/* Writes the index keys that the store's segments lack, such as the VLAN keys
+ * of a store from before segment VLANs were unique; segments that share a
+ * value from those days are logged (the key stays with its holder, or goes
+ * to the first by name when none had it). Run at start, before any request.
+ * 0, or an errno value with errbuf's sentence. */
+int api_index_backfill(struct api *api, char *errbuf, size_t errlen);
+
 /* ---- Field tables ------------------------------------------------------------ */
 
 enum api_field_type {

@@ -6,16 +6,16 @@
  * Every write is read-validate-write: the handler reads what it checks,
  * builds one transaction that compares the mod_revision of each key it
  * validated (the object, the segment a port names, the zone, the index keys
- * that make VNIs and bindings unique) and writes the object with its index
- * keys. If anything changed in between, the store refuses the whole
- * transaction (ECANCELED) and the request is validated again, a few times,
- * before it gives up with 409. Nothing is ever half-applied.
+ * that make VNIs, segment VLANs and bindings unique) and writes the object
+ * with its index keys. If anything changed in between, the store refuses the
+ * whole transaction (ECANCELED) and the request is validated again, a few
+ * times, before it gives up with 409. Nothing is ever half-applied.
  *
  * Store layout: /config/<kind>/<name> holds the object exactly as GET shows
  * it, defaults filled in, minus "revision" (the key's mod_revision) and the
- * runtime fields; /config/index/vni/<vni>, /config/index/binding-mac/<vni>/<mac>
- * and /config/index/binding-ip/<vni>/<ip> point at the segment or port that
- * holds them.
+ * runtime fields; /config/index/vni/<vni>, /config/index/vlan/<vlan>,
+ * /config/index/binding-mac/<vni>/<mac> and /config/index/binding-ip/<vni>/<ip>
+ * point at the segment or port that holds them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,6 +24,7 @@
 
 #include "controller/agent_server.h"
 #include "controller/api_internal.h"
+#include "lib/log.h"
 #include "weft_version.h"
 
 #define API_TXN_RETRIES 5
@@ -34,6 +35,7 @@ static const char pool_prefix[] = "/config/pools/";
 static const char segment_prefix[] = "/config/segments/";
 static const char port_prefix[] = "/config/ports/";
 static const char vni_index_prefix[] = "/config/index/vni/";
+static const char vlan_index_prefix[] = "/config/index/vlan/";
 
 /* ---- Transactions and loads ------------------------------------------------ */
 
@@ -501,6 +503,156 @@ static int segment_check_ports_in_zone(struct api *api, const char *seg, const j
     return status;
 }
 
+/* A segment field that no two segments may share, kept unique by an index
+ * key per value, <prefix><value> -> {"segment": name}, written in the same
+ * transaction as the segment. 0 is no value (a VLAN of 0: none) and holds no
+ * key. */
+struct segment_unique {
+    const char *field;  /* "vni" */
+    const char *noun;   /* "VNI", in messages */
+    const char *prefix; /* vni_index_prefix */
+    const char *hint;   /* what to do instead, ending a 409's message */
+};
+
+static const struct segment_unique segment_vni = {
+    "vni",
+    "VNI",
+    vni_index_prefix,
+    "choose another VNI or omit it to allocate one from a pool",
+};
+
+/* Every host's switch refuses a second segment on a VLAN (EEXIST), and a
+ * trunk's VLAN names its segment store-wide: unique across all segments, not
+ * per transport zone (docs/api.md says why). */
+static const struct segment_unique segment_vlan = {
+    "vlan",
+    "VLAN",
+    vlan_index_prefix,
+    "a host carries one segment per VLAN, so choose another VLAN, or 0 for none",
+};
+
+/* The index key of value: *holder the segment it names (NULL: absent; the
+ * caller frees it), *rev its mod_revision. 0 or the store's failure. */
+static int segment_index_load(struct api *api, const struct segment_unique *u, uint64_t value,
+                              char **key, char **holder, uint64_t *rev, struct api_error *err)
+{
+    json_t *obj = NULL;
+    int e;
+
+    *key = api_printf("%s%" PRIu64, u->prefix, value);
+    *holder = NULL;
+    *rev = 0;
+    e = api_load(api, *key, &obj, rev);
+    if (e == 0) {
+        *holder = api_strdup(api_str(obj, "segment") ? api_str(obj, "segment") : "");
+    }
+    json_decref(obj);
+    return e && e != ENOENT ? api_fail_store(api, err, e, "reading a segment index") : 0;
+}
+
+/* Takes value's index key for segment name: compared in txn (absent, or
+ * already ours) and written when absent; 409 naming the segment that holds
+ * it. A concurrent request taking it too fails the compare and is retried. */
+static int segment_take(struct api *api, const struct segment_unique *u, const char *name,
+                        uint64_t value, struct api_txn *txn, struct api_error *err)
+{
+    char *key, *holder;
+    uint64_t rev;
+    int status = segment_index_load(api, u, value, &key, &holder, &rev, err);
+
+    if (!status && holder && strcmp(holder, name) != 0) {
+        status = api_fail(err, 409, u->field, "%s %" PRIu64 " is used by segment '%s'; %s", u->noun,
+                          value, holder, u->hint);
+    } else if (!status) {
+        api_txn_compare(txn, key, rev);
+        if (!holder) {
+            json_t *mine = api_check_alloc(json_pack("{ss}", "segment", name));
+            api_txn_put(txn, key, mine);
+            json_decref(mine);
+        }
+    }
+    free(holder);
+    free(key);
+    return status;
+}
+
+/* Frees value's index key when segment name holds it (a key another segment
+ * holds stays theirs). */
+static int segment_release(struct api *api, const struct segment_unique *u, const char *name,
+                           uint64_t value, struct api_txn *txn, struct api_error *err)
+{
+    char *key, *holder;
+    uint64_t rev;
+    int status;
+
+    if (!value) {
+        return 0;
+    }
+    status = segment_index_load(api, u, value, &key, &holder, &rev, err);
+    if (!status && holder && strcmp(holder, name) == 0) {
+        api_txn_compare(txn, key, rev);
+        api_txn_delete(txn, key);
+    }
+    free(holder);
+    free(key);
+    return status;
+}
+
+/* A write of segment obj (old: as stored, NULL on create) takes the index
+ * key of its value and frees the one of the value it had. */
+static int segment_plan_unique(struct api *api, const struct segment_unique *u, const json_t *old,
+                               const json_t *obj, struct api_txn *txn, struct api_error *err)
+{
+    const char *name = api_str(obj, "name");
+    uint64_t value = api_uint(obj, u->field);
+    uint64_t old_value = old ? api_uint(old, u->field) : 0;
+    int status = value ? segment_take(api, u, name, value, txn, err) : 0;
+
+    if (!status && old_value != value) {
+        status = segment_release(api, u, name, old_value, txn, err);
+    }
+    return status;
+}
+
+int api_index_backfill(struct api *api, char *errbuf, size_t errlen)
+{
+    static const struct segment_unique *const uniques[] = {&segment_vni, &segment_vlan};
+    struct api_txn txn = {0};
+    struct api_scan segs;
+    int e = api_scan_load(api, segment_prefix, &segs);
+
+    for (size_t i = 0; i < segs.n && !e; i++) {
+        const char *name = api_str(segs.objs[i], "name");
+        for (size_t j = 0; j < sizeof uniques / sizeof uniques[0] && !e; j++) {
+            uint64_t value = api_uint(segs.objs[i], uniques[j]->field);
+            struct api_error err;
+            int status;
+
+            if (!value) {
+                continue;
+            }
+            api_txn_clear(&txn);
+            status = segment_take(api, uniques[j], name, value, &txn, &err);
+            if (status == 409) {
+                log_warn("segment '%s' was stored before this was refused: %s", name, err.message);
+            } else if (status) {
+                e = EIO;
+            } else if (txn.n_ops) {
+                e = api_txn_run(api, &txn, NULL);
+                /* ECANCELED: another controller wrote the key first. */
+                e = e == ECANCELED ? 0 : e;
+            }
+        }
+    }
+    if (e) {
+        snprintf(errbuf, errlen, "cannot complete the store's segment index keys: %s (%s)",
+                 strerror(e), store_errmsg(api->store));
+    }
+    api_txn_clear(&txn);
+    api_scan_free(&segs);
+    return e;
+}
+
 static int segment_plan_write(struct api *api, const json_t *old, json_t *obj, struct api_txn *txn,
                               struct api_error *err)
 {
@@ -509,11 +661,9 @@ static int segment_plan_write(struct api *api, const json_t *old, json_t *obj, s
     const char *group = api_str(obj, "multicast_group");
     const char *pool_name = api_str(obj, "pool");
     const char *zone_name = api_str(obj, "zone");
-    json_t *zone = NULL, *pool = NULL, *holder = NULL;
+    json_t *zone = NULL, *pool = NULL;
     uint64_t vni = json_object_get(obj, "vni") ? api_uint(obj, "vni") : 0;
-    uint64_t index_rev = 0;
-    char *index_key = NULL;
-    int e, status = 0;
+    int status = 0;
 
     if (multicast && !group) {
         return api_fail(err, 422, "multicast_group",
@@ -561,29 +711,10 @@ static int segment_plan_write(struct api *api, const json_t *old, json_t *obj, s
             goto out;
         }
     }
-    /* The VNI's index key makes it unique: absent on create, ours on PATCH. */
-    index_key = api_printf("%s%" PRIu64, vni_index_prefix, vni);
-    e = api_load(api, index_key, &holder, &index_rev);
-    if (e && e != ENOENT) {
-        status = api_fail_store(api, err, e, "reading the VNI index");
-        goto out;
-    }
-    if (holder && !api_str_eq(api_str(holder, "segment"), name)) {
-        status = api_fail(err, 409, "vni",
-                          "VNI %" PRIu64 " is used by segment '%s'; choose another VNI or omit "
-                          "it to allocate one from a pool",
-                          vni, api_str(holder, "segment"));
-        goto out;
-    }
-    api_txn_compare(txn, index_key, index_rev);
-    if (!holder) {
-        json_t *v = api_check_alloc(json_pack("{ss}", "segment", name));
-        api_txn_put(txn, index_key, v);
-        json_decref(v);
+    if ((status = segment_plan_unique(api, &segment_vni, old, obj, txn, err)) == 0) {
+        status = segment_plan_unique(api, &segment_vlan, old, obj, txn, err);
     }
 out:
-    free(index_key);
-    json_decref(holder);
     json_decref(zone);
     json_decref(pool);
     return status;
@@ -593,10 +724,8 @@ static int segment_plan_delete(struct api *api, const json_t *old, struct api_tx
                                struct api_error *err)
 {
     const char *name = api_str(old, "name");
-    json_t *port, *holder = NULL;
-    int e, status = api_first_user(api, port_prefix, "reading ports", "segment", name, &port, err);
-    char *key;
-    uint64_t rev;
+    json_t *port;
+    int status = api_first_user(api, port_prefix, "reading ports", "segment", name, &port, err);
 
     if (port) {
         status = api_fail(err, 409, NULL,
@@ -605,19 +734,12 @@ static int segment_plan_delete(struct api *api, const json_t *old, struct api_tx
                           name, api_str(port, "name"));
         json_decref(port);
     }
-    if (status) {
-        return status;
+    if (!status) {
+        status = segment_release(api, &segment_vni, name, api_uint(old, "vni"), txn, err);
     }
-    key = api_printf("%s%" PRIu64, vni_index_prefix, api_uint(old, "vni"));
-    e = api_load(api, key, &holder, &rev);
-    if (e == 0 && api_str_eq(api_str(holder, "segment"), name)) {
-        api_txn_compare(txn, key, rev);
-        api_txn_delete(txn, key);
-    } else if (e && e != ENOENT) {
-        status = api_fail_store(api, err, e, "reading the VNI index");
+    if (!status) {
+        status = segment_release(api, &segment_vlan, name, api_uint(old, "vlan"), txn, err);
     }
-    json_decref(holder);
-    free(key);
     return status;
 }
 

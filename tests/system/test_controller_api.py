@@ -3,9 +3,10 @@
 Each test starts the real weft-controller from the build directory on free
 loopback ports with a temporary data directory, talks to it with urllib, and
 kills it at the end. Covered: CRUD of every object, pool allocation, every
-4xx class with its JSON error, the 409 conflicts, If-Match, the bearer token,
-restart with the same revisions, kill -9 during concurrent writes (nothing
-acknowledged lost, nothing half-written), and where the API listens.
+4xx class with its JSON error, the 409 conflicts (segment VLANs unique among
+them), If-Match, the bearer token, restart with the same revisions, kill -9
+during concurrent writes (nothing acknowledged lost, nothing half-written),
+and where the API listens.
 """
 
 import concurrent.futures
@@ -317,6 +318,108 @@ def test_conflicts_are_409(ctl):
     ctl.ok("POST", "/segments", {"name": "web2", "vni": 5001})
 
 
+def test_segment_vlan_is_unique(controllers, tmp_path):
+    """A host's switch takes one segment per VLAN (a second is EEXIST), and a trunk's VLAN
+    names its segment store-wide: two segments never share a vlan, whatever their zones."""
+    ctl = controllers()
+    ctl.ok("POST", "/transport-zones", {"name": "tz-a", "hosts": ["host-a"]})
+    ctl.ok("POST", "/transport-zones", {"name": "tz-b", "hosts": ["host-b"]})
+    ctl.ok("POST", "/segments", {"name": "web", "vni": 5001, "vlan": 101, "zone": "tz-a"})
+    ctl.ok("POST", "/segments", {"name": "db", "vni": 5002, "vlan": 102})
+    # vlan 0 is "none": any number of segments may have it.
+    ctl.ok("POST", "/segments", {"name": "plain", "vni": 5003})
+    ctl.ok("POST", "/segments", {"name": "plain2", "vni": 5004, "vlan": 0})
+    before = (ctl.ok("GET", "/segments"), ctl.ok("GET", "/status")["revision"])
+
+    # Create and PATCH onto a VLAN another segment holds: 409 naming it, also across zones.
+    for method, path, body in [
+            ("POST", "/segments", {"name": "web2", "vni": 5010, "vlan": 101}),
+            ("POST", "/segments", {"name": "web2", "vni": 5010, "vlan": 101, "zone": "tz-b"}),
+            ("PATCH", "/segments/db", {"vlan": 101}),
+            ("PATCH", "/segments/plain", {"vlan": 101, "description": "x"})]:
+        assert_error(ctl.request(method, path, body), 409, "conflict", field="vlan",
+                     words=["VLAN 101", "segment 'web'"])
+    assert_error(ctl.request("PATCH", "/segments/web", {"vlan": 102}), 409, "conflict",
+                 field="vlan", words=["VLAN 102", "segment 'db'"])
+    # The refused requests wrote nothing: the same objects, the same revision.
+    assert (ctl.ok("GET", "/segments"), ctl.ok("GET", "/status")["revision"]) == before
+
+    # A segment keeps its own VLAN through a PATCH of anything else.
+    ctl.ok("PATCH", "/segments/web", {"description": "front end", "vlan": 101})
+    # Changing a VLAN frees the old one: db moves to 103, 102 is taken by another.
+    ctl.ok("PATCH", "/segments/db", {"vlan": 103})
+    ctl.ok("PATCH", "/segments/plain", {"vlan": 102})
+    assert_error(ctl.request("POST", "/segments", {"name": "x", "vni": 5011, "vlan": 103}),
+                 409, "conflict", field="vlan", words=["segment 'db'"])
+    # Removing it (vlan 0) frees it too.
+    ctl.ok("PATCH", "/segments/db", {"vlan": 0})
+    ctl.ok("POST", "/segments", {"name": "x", "vni": 5011, "vlan": 103})
+    # Deleting a segment frees its VLAN (and its VNI).
+    ctl.ok("DELETE", "/segments/web")
+    ctl.ok("POST", "/segments", {"name": "web2", "vni": 5001, "vlan": 101, "zone": "tz-b"})
+    assert {s["name"]: s["vlan"] for s in ctl.ok("GET", "/segments")["items"]} == \
+        {"db": 0, "plain": 102, "plain2": 0, "web2": 101, "x": 103}
+
+    ctl.stop()
+    check_indexes(read_store(tmp_path / "data"))
+
+
+def test_segment_vlan_concurrent_writers_one_wins(ctl):
+    """Many requests racing for one VLAN: exactly one gets it, every other is a 409 naming the
+    winner, and the store ends with one segment on the VLAN."""
+    for i in range(8):
+        ctl.ok("POST", "/segments", {"name": f"old{i}", "vni": 6000 + i})
+
+    def create(i):
+        return ctl.request("POST", "/segments", {"name": f"new{i}", "vni": 7000 + i,
+                                                 "vlan": 300})
+
+    def patch(i):
+        return ctl.request("PATCH", f"/segments/old{i}", {"vlan": 300})
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        replies = list(pool.map(lambda f_i: f_i[0](f_i[1]),
+                                [(f, i) for i in range(8) for f in (create, patch)]))
+    won = [r for r in replies if r.status in (200, 201)]
+    assert len(won) == 1, [(r.status, r.body) for r in replies]
+    winner = won[0].body["name"]
+    for r in replies:
+        if r is not won[0]:
+            assert_error(r, 409, "conflict", field="vlan", words=[f"segment '{winner}'"])
+    on_300 = [s["name"] for s in ctl.ok("GET", "/segments")["items"] if s["vlan"] == 300]
+    assert on_300 == [winner]
+
+
+def test_segment_vlan_keys_completed_at_start(controllers, tmp_path):
+    """A store from before VLANs were unique has no VLAN keys, and may have two segments on
+    one VLAN: the controller writes the missing keys at start (the first by name gets a
+    shared VLAN), logs the clash, and refuses the next segment on either VLAN."""
+    ctl = controllers()
+    ctl.ok("POST", "/segments", {"name": "a", "vni": 5001, "vlan": 10})
+    ctl.ok("POST", "/segments", {"name": "b", "vni": 5002, "vlan": 20})
+    ctl.stop()
+    # Make it such an old store: no VLAN keys, b on a's VLAN.
+    db = sqlite3.connect(f"{tmp_path}/data/store.db")
+    with db:
+        db.execute("DELETE FROM kv WHERE key LIKE '/config/index/vlan/%'")
+        (value,) = db.execute("SELECT value FROM kv WHERE key = '/config/segments/b'").fetchone()
+        db.execute("UPDATE kv SET value = ? WHERE key = '/config/segments/b'",
+                   (json.dumps(dict(json.loads(value), vlan=10)),))
+    db.close()
+
+    ctl = controllers()
+    assert "segment 'b'" in ctl.log_text() and "VLAN 10 is used by segment 'a'" in \
+        ctl.log_text()
+    assert_error(ctl.request("POST", "/segments", {"name": "c", "vni": 5003, "vlan": 10}),
+                 409, "conflict", field="vlan", words=["segment 'a'"])
+    # b may only move off the VLAN; then a keeps it and b holds its new one.
+    assert_error(ctl.request("PATCH", "/segments/b", {"description": "x"}), 409, "conflict",
+                 field="vlan", words=["segment 'a'"])
+    ctl.ok("PATCH", "/segments/b", {"vlan": 20})
+    ctl.stop()
+    check_indexes(read_store(tmp_path / "data"))
+
+
 def test_if_match(ctl):
     seg = ctl.ok("POST", "/segments", {"name": "web", "vni": 5001})
     rev = seg["revision"]
@@ -389,6 +492,8 @@ def check_indexes(kv):
     want = {}
     for name, s in segs.items():
         want[f"/config/index/vni/{s['vni']}"] = {"segment": name}
+        if s["vlan"]:
+            want[f"/config/index/vlan/{s['vlan']}"] = {"segment": name}
     for name, p in ports.items():
         vni = segs[p["segment"]]["vni"]
         for b in p["bindings"]:
