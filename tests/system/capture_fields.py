@@ -1,19 +1,24 @@
-"""capture_fields.py - tshark's fields of every VXLAN datagram in a capture, streamed,
-with the kernel's coalesced runs cut into the datagrams they stand for.
+"""capture_fields.py - tshark's fields of a capture's frames, streamed: tshark_rows for
+a capture file as it is, vxlan_rows for the VXLAN datagrams of an underlay capture, the
+kernel's coalesced runs cut into the datagrams they stand for.
+
+tshark's rows are read back line by line, so a capture of any size costs no memory
+here; tshark does the per-byte work.
 
 dumpcap on a veth sees a UDP GSO send (or a GRO'd receive) as one frame: one outer
 header with the total length, then the datagrams' payloads back to back, each as long
-as the first but the last. tshark would dissect only the first. So the capture
-(pcapng, as Lab.capture writes it) is read here, each run cut where the kernel cuts
-it, and every datagram piped to tshark as a frame of its own (the outer headers
-copied with their lengths set, not their IPv4 checksum: an outer ip.checksum.status of
-a cut datagram means nothing), tshark's rows read back line by line. One frame is in
-memory at a time, however big the capture; tshark does the per-byte work.
+as the first but the last. tshark would dissect only the first. So vxlan_rows reads
+the capture (pcapng, as Lab.capture writes it), cuts each run where the kernel cuts it
+and pipes every datagram to tshark as a frame of its own (the outer headers copied
+with their lengths set, not their IPv4 checksum: an outer ip.checksum.status of a cut
+datagram means nothing). One frame is in memory at a time.
 
 Example::
 
-    for row in vxlan_rows(pcap, "vxlan && ip.proto == 6", "udp.srcport", "tcp.seq_raw"):
+    for row in tshark_rows(pcap, "ip.src", "vxlan.vni", display_filter="vxlan"):
         ...  # row: one string a field, occurrences (outer, inner) joined by ","
+    for row in vxlan_rows(pcap, "vxlan && ip.proto == 6", "udp.srcport", "tcp.seq_raw"):
+        ...  # the same, a row a datagram
 """
 
 import struct
@@ -93,28 +98,44 @@ def write_datagrams_pcap(pcapng, out):
 
 # Checksums verified (a field .checksum.status is 1 only when verified good), sequence
 # numbers raw, and none of the per-stream analysis that costs memory across a capture.
-TSHARK_OPTIONS = ("ip.check_checksum:TRUE", "tcp.check_checksum:TRUE",
-                  "tcp.analyze_sequence_numbers:FALSE", "tcp.desegment_tcp_streams:FALSE")
+VXLAN_ROWS_OPTIONS = ("ip.check_checksum:TRUE", "tcp.check_checksum:TRUE",
+                      "tcp.analyze_sequence_numbers:FALSE", "tcp.desegment_tcp_streams:FALSE")
 
 
 def vxlan_rows(pcapng, display_filter, *fields):
-    """Yields tshark's fields of each VXLAN datagram of pcapng (coalesced runs cut into
-    datagrams, UDP 4789 decoded as VXLAN) that matches display_filter: a list of
-    strings, one a field, several occurrences (outer, then inner) joined by ","."""
-    argv = ["tshark", "-n", "-r", "-", "-d", "udp.port==4789,vxlan", "-T", "fields",
-            "-E", "separator=\t", "-E", "aggregator=,", "-Y", display_filter]
-    for option in TSHARK_OPTIONS:
+    """tshark_rows of each VXLAN datagram of pcapng (coalesced runs cut into datagrams)
+    that matches display_filter, with checksums verified (VXLAN_ROWS_OPTIONS)."""
+    return tshark_rows(lambda out: write_datagrams_pcap(pcapng, out), *fields,
+                       display_filter=display_filter, options=VXLAN_ROWS_OPTIONS)
+
+
+def tshark_rows(pcap, *fields, display_filter=None, options=()):
+    """Yields tshark's fields of each frame of pcap (UDP 4789 decoded as VXLAN, no name
+    resolution) that matches display_filter (every frame without one), tshark run with
+    each of options ("preference:value") as -o: a list of strings, one a field,
+    several occurrences (outer, then inner) joined by ",".
+
+    pcap is a capture file's path, or a function that writes a capture to the binary
+    file it is given: tshark's stdin, written from a thread while the rows are read.
+    Raises RuntimeError, with tshark's messages, when tshark fails."""
+    feed = pcap if callable(pcap) else None
+    argv = ["tshark", "-n", "-r", "-" if feed else str(pcap), "-d", "udp.port==4789,vxlan",
+            "-T", "fields", "-E", "separator=\t", "-E", "aggregator=,"]
+    if display_filter:
+        argv += ["-Y", display_filter]
+    for option in options:
         argv += ["-o", option]
     for field in fields:
         argv += ["-e", field]
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=errors, text=True, bufsize=1 << 20)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=errors, text=True,
+                                bufsize=1 << 20)
         failed = []
 
-        def feed():
+        def write_capture():
             try:
-                write_datagrams_pcap(pcapng, proc.stdin.buffer)
+                feed(proc.stdin.buffer)
             except BaseException as e:  # re-raised by the reader, after tshark's end
                 failed.append(e)
             finally:
@@ -123,8 +144,9 @@ def vxlan_rows(pcapng, display_filter, *fields):
                 except BrokenPipeError:
                     pass
 
-        writer = threading.Thread(target=feed, daemon=True)
-        writer.start()
+        writer = threading.Thread(target=write_capture, daemon=True) if feed else None
+        if writer:
+            writer.start()
         read_all = False
         try:
             for line in proc.stdout:
@@ -134,7 +156,8 @@ def vxlan_rows(pcapng, display_filter, *fields):
             proc.stdout.close()
             if not read_all:  # the caller stopped early: stop tshark, and so the writer
                 proc.kill()
-            writer.join()
+            if writer:
+                writer.join()
             status = proc.wait()
         if failed and not isinstance(failed[0], BrokenPipeError):
             raise failed[0]

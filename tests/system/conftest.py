@@ -107,13 +107,3 @@ def namespaces_cleaned():
     left = own_namespaces()
     assert not left, f"namespaces left behind: {left}"
 
-
-def tshark_rows(pcap, display_filter, *fields):
-    """tshark's fields of the frames of pcap that match display_filter (UDP 4789
-    decoded as VXLAN) -> a list of rows, one string a field."""
-    argv = ["tshark", "-r", str(pcap), "-d", "udp.port==4789,vxlan", "-T", "fields",
-            "-E", "separator=\t", "-Y", display_filter]
-    for f in fields:
-        argv += ["-e", f]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    return [line.split("\t") for line in out.splitlines() if line.strip()]

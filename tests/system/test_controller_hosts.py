@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import tshark_rows
+from capture_fields import tshark_rows
 from controller import Controller
 from lab import Lab
 
@@ -110,8 +110,8 @@ def test_arp_suppression_answers_at_the_first_host(topo):
     with lab.capture(lab.router, a.router_if, "udp port 4789") as pcap:
         assert ga.wait_ping(gb.ip, timeout=5)
     # The ping crossed the underlay, its ARP did not.
-    assert tshark_rows(pcap, "vxlan && icmp", "ip.src")
-    assert tshark_rows(pcap, "vxlan && arp", "arp.src.proto_ipv4") == []
+    assert list(tshark_rows(pcap, "ip.src", display_filter="vxlan && icmp"))
+    assert list(tshark_rows(pcap, "arp.src.proto_ipv4", display_filter="vxlan && arp")) == []
     neigh = ga.run(["ip", "neigh", "show", gb.ip, "dev", "eth0"]).stdout
     assert gb.mac in neigh, neigh
 

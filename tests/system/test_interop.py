@@ -13,12 +13,12 @@ The wire format is checked by tshark, independently of Weft and Linux, on the
 router's link to host a.
 """
 
-import subprocess
 import time
 from types import SimpleNamespace
 
 import pytest
 
+from capture_fields import tshark_rows
 from lab import Lab
 
 VNI = 5001
@@ -91,19 +91,6 @@ def test_iperf3_tcp_between_linux_and_weft_guests(topo, reverse):
     assert received["bytes"] > 1_000_000, received
 
 
-def tshark_fields(pcap, *fields, display_filter=None):
-    """Rows of the given fields (lists of occurrences: outer first, then inner)."""
-    argv = ["tshark", "-r", str(pcap), "-d", "udp.port==4789,vxlan", "-T", "fields",
-            "-E", "separator=\t", "-E", "aggregator=,"]
-    for f in fields:
-        argv += ["-e", f]
-    if display_filter:
-        argv += ["-Y", display_filter]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    return [dict(zip(fields, (col.split(",") for col in line.split("\t"))))
-            for line in out.splitlines() if line.strip()]
-
-
 def test_vxlan_wire_format_checked_by_tshark(topo):
     """On the router's link to host a, tshark decodes Weft's datagrams as standard
     VXLAN: UDP to port 4789 from a source port in 49152-65535 (flow entropy, RFC 7348),
@@ -116,7 +103,9 @@ def test_vxlan_wire_format_checked_by_tshark(topo):
         assert g.a1.ping(g.b1.ip, count=3)
     fields = ("ip.src", "ip.dst", "ip.flags.df", "ip.ttl", "udp.srcport", "udp.dstport",
               "udp.checksum", "vxlan.flag_i", "vxlan.vni", "eth.src", "vlan.id")
-    rows = tshark_fields(pcap, *fields, display_filter="vxlan && icmp")
+    # A field's occurrences as a list: outer first, then inner.
+    rows = [dict(zip(fields, (column.split(",") for column in row)))
+            for row in tshark_rows(pcap, *fields, display_filter="vxlan && icmp")]
     from_weft = [r for r in rows if r["ip.src"][0] == a.vtep_ip]
     from_linux = [r for r in rows if r["ip.src"][0] == c.vtep_ip]
     assert {r["ip.dst"][0] for r in from_weft} == {b.vtep_ip, c.vtep_ip}, rows
@@ -133,5 +122,6 @@ def test_vxlan_wire_format_checked_by_tshark(topo):
         assert r["vxlan.vni"] == [str(VNI)] and r["udp.dstport"] == ["4789"], r
         assert r["ip.src"][1] == g.c1.ip, r
     # No datagram with another VNI crossed the link.
-    vnis = {r["vxlan.vni"][0] for r in tshark_fields(pcap, "vxlan.vni")}
+    vnis = {row[0].split(",")[0]  # of every frame that has a VNI
+            for row in tshark_rows(pcap, "vxlan.vni", display_filter="vxlan.vni")}
     assert vnis == {str(VNI)}, vnis

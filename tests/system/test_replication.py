@@ -24,7 +24,7 @@ import subprocess
 
 import pytest
 
-from conftest import tshark_rows
+from capture_fields import tshark_rows
 from controller import Controller
 from lab import Lab
 
@@ -123,11 +123,11 @@ def flood_once(topo, seg, nic):
         src_mac = bytes.fromhex(guests["a"].macs[seg].replace(":", ""))
         frame = b"\xff" * 6 + src_mac + struct.pack("!H", PROBE_ETHERTYPE) + b"weft-probe" * 5
         guests["a"].send_frames(nic, [frame])
-    sent = {name: [tuple(r) for r in tshark_rows(pcap, f"vxlan && eth.type == "
-                                                       f"{PROBE_ETHERTYPE:#x}",
-                                                 "ip.src", "ip.dst", "vxlan.flags")]
+    probe = f"eth.type == {PROBE_ETHERTYPE:#x}"
+    sent = {name: [tuple(r) for r in tshark_rows(pcap, "ip.src", "ip.dst", "vxlan.flags",
+                                                 display_filter=f"vxlan && {probe}")]
             for name, pcap in links.items()}
-    got = {name: len(tshark_rows(pcap, f"eth.type == {PROBE_ETHERTYPE:#x}", "eth.src"))
+    got = {name: sum(1 for _ in tshark_rows(pcap, "eth.src", display_filter=probe))
            for name, pcap in nics.items()}
     return sent, got
 
@@ -193,6 +193,6 @@ def test_arp_suppression_answers_at_the_first_host(topo):
     with lab.capture(lab.router, a.router_if, f"udp port 4789 and src host {a.ip}") as pcap:
         guest.run(["ip", "neigh", "flush", "dev", "eth1"])
         assert guest.ping(target, count=1, iface="eth1")
-    arps = tshark_rows(pcap, "vxlan && arp", "arp.dst.proto_ipv4")
+    arps = list(tshark_rows(pcap, "arp.dst.proto_ipv4", display_filter="vxlan && arp"))
     assert arps == [], arps
     assert a.weft_json("stats")["arp_suppressed"] > before
