@@ -49,22 +49,29 @@ typedef int cli_run_fn(struct cli_ctx *ctx, int argc, char **argv);
 
 /* ---- Options (cli_output.c) ------------------------------------------------ */
 
-/* The options every command accepts: -o/--output, -s/--socket, -h/--help. */
+/* The options every command accepts, before or after its name: -o/--output,
+ * -s/--socket, -h/--help, and the global --controller and --token-file. No
+ * command has an option of its own with one of these names. */
 #define CLI_COMMON_SHORT_OPTIONS "o:s:h"
 /* One option a line: */
 /* clang-format off */
 #define CLI_COMMON_LONG_OPTIONS                                                                    \
     {"output", required_argument, NULL, 'o'},                                                      \
     {"socket", required_argument, NULL, 's'},                                                      \
-    {"help", no_argument, NULL, 'h'}
+    {"help", no_argument, NULL, 'h'},                                                              \
+    {"controller", required_argument, NULL, 'C'},                                                  \
+    {"token-file", required_argument, NULL, 'T'}
 /* clang-format on */
 
 /* Parses an "-o" argument ("table" or "json"). Returns 0 or EINVAL. */
 int cli_format_parse(const char *name, enum cli_format *format);
 
-/* Handles what getopt_long() returned for a common option ('o', 's', 'h') or
- * an error ('?', ':'): prints the help, records the option, or reports the
- * usage error. Returns CLI_CONTINUE to go on parsing, or the exit status. */
+/* Handles what getopt_long() returned for a common option ('o', 's', 'h',
+ * 'C', 'T') or an error ('?', ':'): prints the help, records the option, or
+ * reports the usage error. Returns CLI_CONTINUE to go on parsing, or the exit
+ * status. A command's --controller only changes the URL of controller mode:
+ * main() has chosen the mode before the command ran (cli_find_controller()
+ * in main.c). */
 int cli_common_option(struct cli_ctx *ctx, int opt, const char *prog, const char *help);
 
 /* Prints "<prog>: <message>" and the pointer to --help on stderr; returns

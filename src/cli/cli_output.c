@@ -43,6 +43,21 @@ int cli_common_option(struct cli_ctx *ctx, int opt, const char *prog, const char
     case 'h':
         fputs(help, stdout);
         return cli_finish(prog, CLI_EXIT_OK);
+    case 'C':
+        /* main() saw no "--controller" spelled in full and chose the local
+         * weftd; only an abbreviation can get here, too late to change that. */
+        if (!ctx->controller) {
+            return cli_usage_error(prog, "after the command, write --controller in full (or "
+                                         "put it before the command)");
+        }
+        ctx->controller = optarg; /* checked where it is used (ctl_request()) */
+        return CLI_CONTINUE;
+    case 'T':
+        if (optarg[0] == '\0') {
+            return cli_usage_error(prog, "--token-file is empty");
+        }
+        ctx->token_file = optarg;
+        return CLI_CONTINUE;
     default:
         /* getopt_long() has named the bad option on stderr. */
         fprintf(stderr, "Try '%s --help' for more information.\n", prog);

@@ -20,14 +20,26 @@
 
 /* ---- The HTTP client (ctl_client.c) ---------------------------------------- */
 
+/* A change made only while the object is at one revision ("--if-match"):
+ * the revision as given, and which object it is, for the message when it
+ * changed since. */
+struct ctl_condition {
+    const char *revision; /* decimal, as 'show' prints it */
+    const char *group;    /* the command group: "segment" */
+    const char *name;
+};
+
 /* Sends 'method' to <controller>/api/v1/<path> with 'body' (NULL for none;
- * consumed) as JSON, with the bearer token of ctx->token_file if given. On a
- * 2xx answer returns CLI_EXIT_OK and, if 'reply' is not NULL, stores the
- * answer's JSON there (a new reference; json null for 204). Otherwise prints
- * "weft: <the API's message>" (with what to do for 401) and returns
- * CLI_EXIT_ERROR, or CLI_EXIT_UNREACHABLE when nobody answered at the URL. */
+ * consumed) as JSON, with the bearer token of ctx->token_file if given, and
+ * with If-Match if 'condition' is not NULL. On a 2xx answer returns
+ * CLI_EXIT_OK and, if 'reply' is not NULL, stores the answer's JSON there (a
+ * new reference; json null for 204). Otherwise prints "weft: <the API's
+ * message>" (with what to do for 401; for 412, that the object changed and
+ * how to re-read it) and returns CLI_EXIT_ERROR, CLI_EXIT_UNREACHABLE when
+ * nobody answered at the URL, or CLI_EXIT_USAGE when ctx->controller is not
+ * an http(s) URL (nothing was sent). */
 int ctl_request(const struct cli_ctx *ctx, const char *method, const char *path, json_t *body,
-                json_t **reply);
+                const struct ctl_condition *condition, json_t **reply);
 
 /* ---- Objects and their verbs (ctl_object.c) -------------------------------- */
 
@@ -63,7 +75,7 @@ enum ctl_verb {
 #define CTL_LIST     CTL_ON(CTL_VERB_LIST) /* a filter: ?field=value */
 
 struct ctl_option {
-    const char *name;  /* the long option, without "--" */
+    const char *name;  /* the long option, without "--"; never a common one (cli.h) */
     const char *arg;   /* its argument in the help ("N", "NAME"); NULL for flags */
     const char *field; /* the JSON field it sets */
     enum ctl_kind kind;
@@ -106,6 +118,9 @@ struct ctl_collection {
     const char *table;
     const char *summary; /* one paragraph for "weft GROUP --help" */
     struct ctl_verb_doc verbs[CTL_N_VERBS];
+    /* The API keeps its objects' revision and honours If-Match: set and del
+     * take --if-match REVISION. */
+    bool revisioned;
     const struct ctl_option *options;
     size_t n_options;
     /* add's second operand (pool: START-END), parsed into the body; NULL if none. */

@@ -3,16 +3,19 @@
  * with libcurl: one request per command, to the URL given and nowhere else
  * (no proxy from the environment, no redirects), bounded in time and size,
  * and the mapping of what can go wrong to a message and an exit status: the
- * API's own sentence (1), what to pass for 401 (1), nobody answering at the
- * URL (3).
+ * API's own sentence (1), what to pass for 401 (1), what to do when the
+ * object changed since the revision of --if-match (412, 1), a URL that is
+ * not one (2), nobody answering at the URL (3).
  */
 #include "cli/ctl.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "weft_version.h"
 
@@ -51,6 +54,20 @@ static size_t ctl_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     b->len += n;
     b->data[b->len] = '\0';
     return n;
+}
+
+/* A new string (free() it), or NULL when out of memory. */
+static char *ctl_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *ctl_printf(const char *fmt, ...)
+{
+    va_list args;
+    char *text;
+    int n;
+
+    va_start(args, fmt);
+    n = vasprintf(&text, fmt, args);
+    va_end(args);
+    return n < 0 ? NULL : text;
 }
 
 /* The token is the file's first line without the whitespace around it (an
@@ -119,12 +136,40 @@ static int ctl_unreachable(const struct cli_ctx *ctx, CURLcode rc, const char *d
     return CLI_EXIT_UNREACHABLE;
 }
 
-/* Prints what a 4xx/5xx answer says, and what to do about a 401. */
-static int ctl_refused(const struct cli_ctx *ctx, long http, json_t *answer)
+/* The controller's URL, from --controller or WEFT_CONTROLLER: http(s) only,
+ * since curl would guess a scheme for "127.0.0.1:7080". 0 or a usage error. */
+static int ctl_check_url(const char *url)
+{
+    if (url[0] == '\0') {
+        return cli_usage_error("weft", "the controller URL is empty: give one like "
+                                       "http://127.0.0.1:7080 (--controller or WEFT_CONTROLLER)");
+    }
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+        return cli_usage_error("weft",
+                               "invalid controller URL '%s': use one like http://127.0.0.1:7080 "
+                               "(--controller or WEFT_CONTROLLER)",
+                               url);
+    }
+    return 0;
+}
+
+/* Prints what a 4xx/5xx answer says, and what to do about a 401 or a 412. */
+static int ctl_refused(const struct cli_ctx *ctx, long http, json_t *answer,
+                       const struct ctl_condition *condition)
 {
     const char *message =
         json_string_value(json_object_get(json_object_get(answer, "error"), "message"));
 
+    if (http == 412 && condition) {
+        /* The API's sentence speaks HTTP ("GET it again"); this one names
+         * the command that re-reads the object. */
+        fprintf(stderr,
+                "weft: %s '%s' changed since revision %s, so nothing was done: re-read it with "
+                "'weft %s show %s' and retry with the revision it shows now\n",
+                condition->group, condition->name, condition->revision, condition->group,
+                condition->name);
+        return CLI_EXIT_ERROR;
+    }
     if (message && *message) {
         fprintf(stderr, "weft: %s", message);
     } else {
@@ -182,10 +227,10 @@ static CURLcode ctl_setup(CURL *curl, const char *method, const char *url, const
 }
 
 int ctl_request(const struct cli_ctx *ctx, const char *method, const char *path, json_t *body,
-                json_t **reply)
+                const struct ctl_condition *condition, json_t **reply)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
-    char token[CTL_MAX_TOKEN] = "", *auth = NULL, *url = NULL, *text = NULL;
+    char token[CTL_MAX_TOKEN] = "", *auth = NULL, *url = NULL, *text = NULL, *if_match = NULL;
     struct curl_slist *headers = NULL, *more;
     struct ctl_buffer buf = {0};
     json_t *answer = NULL;
@@ -197,6 +242,10 @@ int ctl_request(const struct cli_ctx *ctx, const char *method, const char *path,
     int status = CLI_EXIT_ERROR, error;
     CURLcode rc;
 
+    if (ctl_check_url(ctx->controller)) {
+        status = CLI_EXIT_USAGE;
+        goto out;
+    }
     if (body && !(text = json_dumps(body, JSON_COMPACT))) {
         fputs("weft: cannot build the request (out of memory?)\n", stderr);
         goto out;
@@ -212,15 +261,18 @@ int ctl_request(const struct cli_ctx *ctx, const char *method, const char *path,
     while (base_len > 0 && ctx->controller[base_len - 1] == '/') {
         base_len--;
     }
-    if (asprintf(&url, "%.*s/api/v1/%s", (int)base_len, ctx->controller, path) < 0 ||
-        (ctx->token_file && asprintf(&auth, "Authorization: Bearer %s", token) < 0)) {
-        url = auth = NULL;
+    url = ctl_printf("%.*s/api/v1/%s", (int)base_len, ctx->controller, path);
+    auth = ctx->token_file ? ctl_printf("Authorization: Bearer %s", token) : NULL;
+    /* The revision quoted, as an entity tag (the API takes it bare too). */
+    if_match = condition ? ctl_printf("If-Match: \"%s\"", condition->revision) : NULL;
+    if (!url || (ctx->token_file && !auth) || (condition && !if_match)) {
         fputs("weft: out of memory\n", stderr);
         goto out;
     }
     /* "Expect:" turns off curl's 100-continue round trip. */
     const char *lines[] = {"Accept: application/json",
-                           "Expect:", text ? "Content-Type: application/json" : NULL, auth};
+                           "Expect:", text ? "Content-Type: application/json" : NULL, auth,
+                           if_match};
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
         if (lines[i]) {
             if (!(more = curl_slist_append(headers, lines[i]))) {
@@ -262,7 +314,7 @@ int ctl_request(const struct cli_ctx *ctx, const char *method, const char *path,
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http);
     answer = buf.len ? json_loadb(buf.data, buf.len, 0, &jerr) : json_null();
     if (http < 200 || http > 299) {
-        status = ctl_refused(ctx, http, answer);
+        status = ctl_refused(ctx, http, answer, condition);
         goto out;
     }
     if (!answer) {
@@ -283,6 +335,7 @@ out:
     }
     curl_slist_free_all(headers);
     free(buf.data);
+    free(if_match);
     free(auth);
     free(url);
     free(text);

@@ -5,8 +5,6 @@
  */
 #include "cli/ctl.h"
 
-#include <strings.h>
-
 #include "lib/compiler.h"
 
 static const char ctl_help[] =
@@ -18,7 +16,7 @@ static const char ctl_help[] =
     "Commands:\n"
     "  status         show weft-controller: version, store, revision, hosts, uptime\n"
     "  zone           add, change, delete, list and show transport zones\n"
-    "  pool           add, delete, list and show VNI pools\n"
+    "  pool           add, change, delete, list and show VNI pools\n"
     "  segment        add, change, delete, list and show segments\n"
     "  port           add, change, delete, list and show logical ports\n"
     "  host           list, show and forget the hosts that registered\n"
@@ -27,7 +25,7 @@ static const char ctl_help[] =
     "  arp            list the IP -> MAC table of a segment\n"
     "  drop-reasons   list the reasons the forwarding core drops frames\n"
     "\n"
-    "Options:\n"
+    "Options (before or after the command; after it, write --controller in full):\n"
     "  --controller URL     weft-controller's API, e.g. http://127.0.0.1:7080\n"
     "                       (default: $WEFT_CONTROLLER; without either, weft drives\n"
     "                       the local weftd)\n"
@@ -36,7 +34,9 @@ static const char ctl_help[] =
     "  -o, --output FORMAT  'table' (default) or 'json' (the API's JSON)\n"
     "  -h, --help           print this help and exit\n"
     "\n"
-    "'weft COMMAND --help' describes a command's own options.\n"
+    "'weft COMMAND --help' describes a command's own options. 'set' and 'del' take\n"
+    "--if-match REVISION: change the object only if it is still at the revision\n"
+    "'show' printed (exit 1 and nothing done if it changed since).\n"
     "Exit status: 0 on success, 1 when the controller refuses or a command fails, 2\n"
     "on a usage error (nothing was sent), 3 when the controller cannot be reached.\n";
 
@@ -77,15 +77,10 @@ int cli_ctl_main(struct cli_ctx *ctx, int argc, char **argv)
     };
     char **cmd_argv = argv + optind - 1;
 
-    if (strncasecmp(ctx->controller, "http://", 7) != 0 &&
-        strncasecmp(ctx->controller, "https://", 8) != 0) {
-        return cli_usage_error("weft",
-                               "invalid controller URL '%s': use one like http://127.0.0.1:7080 "
-                               "(--controller or WEFT_CONTROLLER)",
-                               ctx->controller);
-    }
     /* The commands follow main()'s options: dispatch from the slot before
-     * the command, named "weft" (the option there stays in 'ctx'). */
+     * the command, named "weft" (the option there stays in 'ctx'). The URL
+     * is checked by ctl_request(): a --controller after the command may
+     * still change it. */
     cmd_argv[0] = argv[0];
     optind = 0; /* glibc: restart the scan */
     return cli_dispatch(ctx, argc - (int)(cmd_argv - argv), cmd_argv, commands,

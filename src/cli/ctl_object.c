@@ -11,17 +11,22 @@
 #include "cli/ctl.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/compiler.h"
 #include "lib/name.h"
 
-/* Room for the common options and every option of the largest collection. */
+/* Room for the common options, --if-match and every option of the largest
+ * collection. */
 #define CTL_MAX_LONG_OPTIONS 48
 
-/* Where an option's value starts among getopt_long()'s return values. */
-#define CTL_OPT_BASE 256
+/* What getopt_long() returns for --if-match, and where the values of a
+ * collection's options start. */
+#define CTL_OPT_IF_MATCH 255
+#define CTL_OPT_BASE     256
 
 /* The API's limit on descriptions. */
 #define CTL_TEXT_MAX 255
@@ -205,6 +210,12 @@ static int ctl_apply_option(const char *prog, const struct ctl_option *o, const 
 
 /* ---- Help -------------------------------------------------------------------- */
 
+/* Can 'verb' of 'c' be made conditional on the object's revision? */
+static bool ctl_takes_if_match(const struct ctl_collection *c, enum ctl_verb verb)
+{
+    return c->revisioned && (verb == CTL_VERB_SET || verb == CTL_VERB_DEL);
+}
+
 /* One option line: the option padded to a column, then its help. */
 static void ctl_help_line(FILE *out, const char *option, const char *help)
 {
@@ -224,8 +235,12 @@ static void ctl_verb_help(FILE *out, const struct ctl_collection *c, enum ctl_ve
 {
     const struct ctl_verb_doc *doc = &c->verbs[verb];
 
-    fprintf(out, "Usage: weft %s %s%s%s\n\n%s\n\nOptions:\n", c->group, ctl_verb_names[verb],
+    fprintf(out, "Usage: weft %s %s%s%s\n\n%s\n", c->group, ctl_verb_names[verb],
             doc->usage[0] ? " " : "", doc->usage, doc->text);
+    if (c->revisioned && verb == CTL_VERB_SHOW) {
+        fputs("Its 'revision' is what 'set' and 'del' take with --if-match.\n", out);
+    }
+    fputs("\nOptions:\n", out);
     for (size_t i = 0; i < c->n_options; i++) {
         const struct ctl_option *o = &c->options[i];
         char option[64];
@@ -236,12 +251,22 @@ static void ctl_verb_help(FILE *out, const struct ctl_collection *c, enum ctl_ve
             ctl_help_line(out, option, o->help);
         }
     }
+    if (ctl_takes_if_match(c, verb)) {
+        char help[160];
+
+        snprintf(help, sizeof help,
+                 "only if the object is still at REVISION (the 'revision'\n"
+                 "that 'weft %s show' prints); if it changed since,\n"
+                 "nothing is done (exit 1)",
+                 c->group);
+        ctl_help_line(out, "--if-match REVISION", help);
+    }
     if (verb == CTL_VERB_LIST || verb == CTL_VERB_SHOW) {
         ctl_help_line(out, "-o, --output FORMAT", "'table' (default) or 'json' (the API's JSON)");
     }
     ctl_help_line(out, "-h, --help", "print this help and exit");
-    fputs("\nBefore the command: --controller URL (or WEFT_CONTROLLER), --token-file FILE\n"
-          "(or WEFT_API_TOKEN_FILE).\n",
+    fputs("\nAlso, before or after the command: --controller URL (or WEFT_CONTROLLER),\n"
+          "--token-file FILE (or WEFT_API_TOKEN_FILE).\n",
           out);
 }
 
@@ -437,7 +462,7 @@ int ctl_query(const struct cli_ctx *ctx, const char *prog, const char *path,
               void (*print)(json_t *reply))
 {
     json_t *reply = NULL;
-    int status = ctl_request(ctx, "GET", path, NULL, &reply);
+    int status = ctl_request(ctx, "GET", path, NULL, NULL, &reply);
 
     if (status != CLI_EXIT_OK) {
         return status;
@@ -453,10 +478,29 @@ int ctl_query(const struct cli_ctx *ctx, const char *prog, const char *path,
 
 /* ---- The verbs --------------------------------------------------------------- */
 
+/* The argument of --if-match: a store revision (a positive decimal number,
+ * as 'show' prints it). CLI_CONTINUE or a usage error. */
+static int ctl_check_revision(const char *prog, const char *text)
+{
+    char *end;
+
+    errno = 0;
+    if (!isdigit((unsigned char)text[0]) || strtoull(text, &end, 10) == 0 || errno ||
+        *end != '\0') {
+        return cli_usage_error(prog,
+                               "invalid revision '%s' for --if-match: give the number 'show' "
+                               "prints as the object's revision",
+                               text);
+    }
+    return CLI_CONTINUE;
+}
+
 /* Parses the options of 'verb' into 'body' and checks the number of operands
- * ('min' to 'max'). Returns CLI_CONTINUE, or the exit status (help, error). */
+ * ('min' to 'max'). For set and del, '*revision' is the argument of
+ * --if-match, NULL without; 'revision' is NULL for the other verbs. Returns
+ * CLI_CONTINUE, or the exit status (help, error). */
 static int ctl_parse(struct cli_ctx *ctx, int argc, char **argv, enum ctl_verb verb, json_t *body,
-                     int min, int max, const char *what)
+                     const char **revision, int min, int max, const char *what)
 {
     static const struct option common[] = {CLI_COMMON_LONG_OPTIONS};
     const struct ctl_collection *c = ctl_current;
@@ -468,6 +512,12 @@ static int ctl_parse(struct cli_ctx *ctx, int argc, char **argv, enum ctl_verb v
 
     for (size_t i = 0; i < WEFT_ARRAY_SIZE(common); i++) {
         long_options[n++] = common[i];
+    }
+    if (revision) {
+        *revision = NULL;
+    }
+    if (ctl_takes_if_match(c, verb)) {
+        long_options[n++] = (struct option){"if-match", required_argument, NULL, CTL_OPT_IF_MATCH};
     }
     for (size_t i = 0; i < c->n_options && n + 1 < CTL_MAX_LONG_OPTIONS; i++) {
         const struct ctl_option *o = &c->options[i];
@@ -483,6 +533,9 @@ static int ctl_parse(struct cli_ctx *ctx, int argc, char **argv, enum ctl_verb v
         if (opt == 'h') {
             ctl_verb_help(stdout, c, verb);
             status = cli_finish(prog, CLI_EXIT_OK);
+        } else if (opt == CTL_OPT_IF_MATCH) {
+            status = ctl_check_revision(prog, optarg);
+            *revision = optarg;
         } else if (opt >= CTL_OPT_BASE) {
             status = ctl_apply_option(prog, &c->options[opt - CTL_OPT_BASE], optarg, verb, body,
                                       setters);
@@ -527,7 +580,7 @@ static int ctl_add(struct cli_ctx *ctx, int argc, char **argv)
     int status;
 
     ctl_what(what, sizeof what, CTL_VERB_ADD);
-    status = ctl_parse(ctx, argc, argv, CTL_VERB_ADD, body, n, n, what);
+    status = ctl_parse(ctx, argc, argv, CTL_VERB_ADD, body, NULL, n, n, what);
     if (status == CLI_CONTINUE &&
         ctl_check_name(argv[0], c->name_what, argv[optind], c->name_max)) {
         status = CLI_EXIT_USAGE;
@@ -545,7 +598,18 @@ static int ctl_add(struct cli_ctx *ctx, int argc, char **argv)
         json_decref(body);
         return status;
     }
-    return cli_finish(argv[0], ctl_request(ctx, "POST", c->path, body, NULL));
+    return cli_finish(argv[0], ctl_request(ctx, "POST", c->path, body, NULL, NULL));
+}
+
+/* Sends a change of member 'name' at 'path' ('body' consumed), only while
+ * it is at 'revision' (--if-match) if that is not NULL. */
+static int ctl_change(const struct cli_ctx *ctx, const char *prog, const char *method,
+                      const char *path, const char *name, json_t *body, const char *revision)
+{
+    const struct ctl_condition condition = {revision, ctl_current->group, name};
+
+    return cli_finish(prog,
+                      ctl_request(ctx, method, path, body, revision ? &condition : NULL, NULL));
 }
 
 static int ctl_set(struct cli_ctx *ctx, int argc, char **argv)
@@ -553,10 +617,11 @@ static int ctl_set(struct cli_ctx *ctx, int argc, char **argv)
     const struct ctl_collection *c = ctl_current;
     json_t *body = json_object();
     char what[256], path[256];
+    const char *revision;
     int status;
 
     ctl_what(what, sizeof what, CTL_VERB_SET);
-    status = ctl_parse(ctx, argc, argv, CTL_VERB_SET, body, 1, 1, what);
+    status = ctl_parse(ctx, argc, argv, CTL_VERB_SET, body, &revision, 1, 1, what);
     if (status == CLI_CONTINUE) {
         status = ctl_member_path(argv[0], argv[optind], path, sizeof path);
     }
@@ -570,20 +635,21 @@ static int ctl_set(struct cli_ctx *ctx, int argc, char **argv)
         json_decref(body);
         return status;
     }
-    return cli_finish(argv[0], ctl_request(ctx, "PATCH", path, body, NULL));
+    return ctl_change(ctx, argv[0], "PATCH", path, argv[optind], body, revision);
 }
 
 /* The options and NAME operand of a verb that takes no body (del, show),
- * into the member's path. Returns CLI_CONTINUE or the exit status. */
+ * into the member's path and, for del, the argument of --if-match (as
+ * ctl_parse()). Returns CLI_CONTINUE or the exit status. */
 static int ctl_parse_member(struct cli_ctx *ctx, int argc, char **argv, enum ctl_verb verb,
-                            char *path, size_t size)
+                            char *path, size_t size, const char **revision)
 {
     json_t *body = json_object();
     char what[256];
     int status;
 
     ctl_what(what, sizeof what, verb);
-    status = ctl_parse(ctx, argc, argv, verb, body, 1, 1, what);
+    status = ctl_parse(ctx, argc, argv, verb, body, revision, 1, 1, what);
     json_decref(body);
     if (status == CLI_CONTINUE) {
         status = ctl_member_path(argv[0], argv[optind], path, size);
@@ -594,18 +660,19 @@ static int ctl_parse_member(struct cli_ctx *ctx, int argc, char **argv, enum ctl
 static int ctl_del(struct cli_ctx *ctx, int argc, char **argv)
 {
     char path[256];
-    int status = ctl_parse_member(ctx, argc, argv, CTL_VERB_DEL, path, sizeof path);
+    const char *revision;
+    int status = ctl_parse_member(ctx, argc, argv, CTL_VERB_DEL, path, sizeof path, &revision);
 
     if (status != CLI_CONTINUE) {
         return status;
     }
-    return cli_finish(argv[0], ctl_request(ctx, "DELETE", path, NULL, NULL));
+    return ctl_change(ctx, argv[0], "DELETE", path, argv[optind], NULL, revision);
 }
 
 static int ctl_show(struct cli_ctx *ctx, int argc, char **argv)
 {
     char path[256];
-    int status = ctl_parse_member(ctx, argc, argv, CTL_VERB_SHOW, path, sizeof path);
+    int status = ctl_parse_member(ctx, argc, argv, CTL_VERB_SHOW, path, sizeof path, NULL);
 
     if (status != CLI_CONTINUE) {
         return status;
@@ -638,7 +705,7 @@ static int ctl_list(struct cli_ctx *ctx, int argc, char **argv)
     int status;
 
     ctl_what(what, sizeof what, CTL_VERB_LIST);
-    status = ctl_parse(ctx, argc, argv, CTL_VERB_LIST, filters, n, n, what);
+    status = ctl_parse(ctx, argc, argv, CTL_VERB_LIST, filters, NULL, n, n, what);
     if (status == CLI_CONTINUE && c->table) {
         /* The segment's table: segments/<SEGMENT>/<table>. */
         if (ctl_check_name(argv[0], "segment name", argv[optind], 63)) {

@@ -1,5 +1,5 @@
 /*
- * ctl_pool.c - "weft pool add|list|show|del" in controller mode: the VNI
+ * ctl_pool.c - "weft pool add|set|list|show|del" in controller mode: the VNI
  * pools segments without a VNI of their own are allocated from.
  */
 #include "cli/ctl.h"
@@ -43,13 +43,45 @@ out:
 }
 
 static const struct ctl_option pool_options[] = {
+    {.name = "start",
+     .arg = "VNI",
+     .field = "start",
+     .kind = CTL_UINT,
+     .verbs = CTL_SET,
+     .min = 1,
+     .max = VXLAN_VNI_MAX,
+     .what = "pool start VNI",
+     .help = "the pool's first VNI (1-16777215)"},
+    {.name = "end",
+     .arg = "VNI",
+     .field = "end",
+     .kind = CTL_UINT,
+     .verbs = CTL_SET,
+     .min = 1,
+     .max = VXLAN_VNI_MAX,
+     .what = "pool end VNI",
+     .help = "the pool's last VNI (1-16777215)"},
     {.name = "description",
      .arg = "TEXT",
      .field = "description",
      .kind = CTL_TEXT,
-     .verbs = CTL_ADD,
+     .verbs = CTL_ADD | CTL_SET,
      .help = "what the pool is for (at most 255 bytes)"},
 };
+
+/* set: a range given whole must not run backwards; one end alone is checked
+ * against the other by the controller, which knows it. */
+static int pool_finish(const char *prog, bool add, json_t *body)
+{
+    json_t *start = json_object_get(body, "start"), *end = json_object_get(body, "end");
+
+    if (!add && start && end && json_integer_value(start) > json_integer_value(end)) {
+        return cli_usage_error(
+            prog, "the pool range %lld-%lld runs backwards: give --start <= --end",
+            (long long)json_integer_value(start), (long long)json_integer_value(end));
+    }
+    return CLI_CONTINUE;
+}
 
 static const struct ctl_column pool_columns[] = {
     {"NAME", "name", CTL_COL_TEXT},
@@ -71,14 +103,21 @@ static const struct ctl_collection pool_collection = {
             [CTL_VERB_ADD] = {"NAME START-END [--description TEXT]",
                               "Add VNI pool NAME with the VNIs START to END (1-16777215). A pool\n"
                               "that overlaps another is refused."},
+            [CTL_VERB_SET] =
+                {"NAME OPTION...",
+                 "Change VNI pool NAME; what is not given stays as it is. --start and\n"
+                 "--end move its ends: a range that overlaps another pool, or leaves\n"
+                 "out a VNI a segment was allocated from it, is refused."},
             [CTL_VERB_LIST] = {"", "List the VNI pools and how many segments hold a VNI of each."},
             [CTL_VERB_SHOW] = {"NAME", "Show VNI pool NAME."},
             [CTL_VERB_DEL] = {"NAME",
                               "Delete VNI pool NAME; refused while segments hold a VNI from it."},
         },
+    .revisioned = true,
     .options = pool_options,
     .n_options = WEFT_ARRAY_SIZE(pool_options),
     .add_operand = pool_range,
+    .finish = pool_finish,
     .columns = pool_columns,
     .n_columns = WEFT_ARRAY_SIZE(pool_columns),
 };

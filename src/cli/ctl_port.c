@@ -194,6 +194,7 @@ static const struct ctl_collection port_collection = {
             [CTL_VERB_SHOW] = {"NAME", "Show port NAME: its settings, bindings and status."},
             [CTL_VERB_DEL] = {"NAME", "Delete port NAME; its host detaches the device."},
         },
+    .revisioned = true,
     .options = port_options,
     .n_options = WEFT_ARRAY_SIZE(port_options),
     .finish = port_finish,

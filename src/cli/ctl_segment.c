@@ -159,6 +159,7 @@ static const struct ctl_collection segment_collection = {
                                "Show segment NAME. Its tables: weft vtep|mac|arp list NAME."},
             [CTL_VERB_DEL] = {"NAME", "Delete segment NAME; refused while it has ports."},
         },
+    .revisioned = true,
     .options = segment_options,
     .n_options = WEFT_ARRAY_SIZE(segment_options),
     .finish = segment_finish,

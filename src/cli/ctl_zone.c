@@ -54,6 +54,7 @@ static const struct ctl_collection zone_collection = {
             [CTL_VERB_SHOW] = {"NAME", "Show transport zone NAME."},
             [CTL_VERB_DEL] = {"NAME", "Delete transport zone NAME; refused while segments use it."},
         },
+    .revisioned = true,
     .options = zone_options,
     .n_options = WEFT_ARRAY_SIZE(zone_options),
     .columns = zone_columns,

@@ -71,7 +71,8 @@ static void cli_print_help(void)
           "zone, pool, segment, port, host, vtep, mac, arp ('weft --controller URL\n"
           "--help' lists them).\n"
           "\n"
-          "Options (-s, -o and -h also accepted after the command):\n"
+          "Options (all but -V also accepted after the command, anywhere among its\n"
+          "arguments; after it, write --controller in full):\n"
           "  -s, --socket PATH    weftd's control socket (default: $WEFT_SOCKET, else\n"
           "                       " CLI_DEFAULT_SOCKET ")\n"
           "  --controller URL     controller mode: weft-controller's API, e.g.\n"
@@ -88,15 +89,38 @@ static void cli_print_help(void)
           stdout);
 }
 
+/* The mode (the local weftd, or controller mode) is chosen before the command
+ * parses its options, so main() looks for a --controller after the command
+ * name itself: spelled in full, with its URL as the next argument or after
+ * '=', up to a "--" (after which getopt_long() sees operands only). The last
+ * one wins, as with getopt_long(); in controller mode the command's own
+ * parser then reads each again, exactly. Returns CLI_CONTINUE or a usage
+ * error. */
+static int cli_find_controller(struct cli_ctx *ctx, int argc, char **argv, int first)
+{
+    static const char option[] = "--controller";
+    const size_t len = sizeof option - 1;
+
+    for (int i = first; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strncmp(argv[i], option, len) != 0) {
+            continue;
+        }
+        if (argv[i][len] == '=') {
+            ctx->controller = argv[i] + len + 1;
+        } else if (argv[i][len] == '\0' && i + 1 < argc) {
+            ctx->controller = argv[++i];
+        } else if (argv[i][len] == '\0') {
+            return cli_usage_error("weft", "option '--controller' requires an argument");
+        }
+    }
+    return CLI_CONTINUE;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option long_options[] = {
-        {"socket", required_argument, NULL, 's'},
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
+        CLI_COMMON_LONG_OPTIONS,
         {"version", no_argument, NULL, 'V'},
-        {"controller", required_argument, NULL, 'C'},
-        {"token-file", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     static char prog_name[] = "weft";
@@ -109,39 +133,44 @@ int main(int argc, char **argv)
         .controller = env_controller && *env_controller ? env_controller : NULL,
         .token_file = env_token && *env_token ? env_token : NULL,
     };
-    int opt;
+    bool help = false;
+    int opt, status;
 
     argv[0] = prog_name;
     /* '+': stop at the command name; what follows belongs to the command. */
     while ((opt = getopt_long(argc, argv, "+s:o:hV", long_options, NULL)) != -1) {
         switch (opt) {
         case 'h':
-            if (ctx.controller) {
-                cli_ctl_print_help();
-                return cli_finish("weft", CLI_EXIT_OK);
-            }
-            cli_print_help();
-            return cli_finish("weft", CLI_EXIT_OK);
+            /* Which help depends on --controller, which may come after. */
+            help = true;
+            break;
         case 'V':
             printf("weft %s\n", WEFT_VERSION);
             return cli_finish("weft", CLI_EXIT_OK);
         case 'C':
-        case 'T':
-            if (optarg[0] == '\0') {
-                return cli_usage_error("weft", "--%s is empty",
-                                       opt == 'C' ? "controller" : "token-file");
-            }
-            *(opt == 'C' ? &ctx.controller : &ctx.token_file) = optarg;
+            /* Chooses controller mode; the URL is checked where it is used. */
+            ctx.controller = optarg;
             break;
-        default: {
-            /* -s, -o, and getopt_long()'s errors (it has named the bad option). */
-            int status = cli_common_option(&ctx, opt, "weft", "");
-            if (status != CLI_CONTINUE) {
+        default:
+            /* -s, -o, --token-file, and getopt_long()'s errors (it has named
+             * the bad option). */
+            if ((status = cli_common_option(&ctx, opt, "weft", "")) != CLI_CONTINUE) {
                 return status;
             }
             break;
         }
+    }
+    if (!ctx.controller &&
+        (status = cli_find_controller(&ctx, argc, argv, optind)) != CLI_CONTINUE) {
+        return status;
+    }
+    if (help) {
+        if (ctx.controller) {
+            cli_ctl_print_help();
+        } else {
+            cli_print_help();
         }
+        return cli_finish("weft", CLI_EXIT_OK);
     }
     if (ctx.controller) {
         return cli_ctl_main(&ctx, argc, argv);

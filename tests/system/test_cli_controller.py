@@ -213,6 +213,146 @@ def test_pool_verbs_and_overlap(weft, controller):
     assert controller.api("GET", "vni-pools/p-cli")[0] == 404
 
 
+def test_pool_set(weft, controller):
+    ok(weft("pool", "add", "p-set", "21000-21009"))
+    ok(weft("pool", "add", "p-set-next", "21100-21109"))
+    try:
+        # Widen it and describe it; a change prints nothing, in either format.
+        assert ok(weft("-o", "json", "pool", "set", "p-set", "--end", "21019",
+                       "--description", "grown")) == ""
+        api = controller.get("vni-pools/p-set")
+        assert (api["start"], api["end"], api["description"]) == (21000, 21019, "grown")
+        ok(weft("pool", "set", "p-set", "--start", "20990", "--end", "21019"))
+        assert controller.get("vni-pools/p-set")["start"] == 20990
+
+        # A VNI allocated from the pool holds its range around it (weft takes
+        # --vni or --pool; the API both, for a VNI of the pool's choosing).
+        status, _ = controller.api("POST", "segments",
+                                   {"name": "seg-in-pool", "pool": "p-set", "vni": 21008})
+        assert status == 201
+        before = controller.get("vni-pools/p-set")
+        err = refused(weft("pool", "set", "p-set", "--end", "21005"),
+                      "seg-in-pool", "21008", "20990-21005")
+        assert err.startswith("weft: ") and err.count("\n") == 1, err
+        refused(weft("pool", "set", "p-set", "--start", "21009"), "seg-in-pool", "21008")
+        # Overlapping another pool, or an end below the start the pool keeps.
+        refused(weft("pool", "set", "p-set", "--end", "21100"), "overlap", "p-set-next")
+        refused(weft("pool", "set", "p-set", "--start", "21020"), "must not be below")
+        assert controller.get("vni-pools/p-set") == before
+
+        # Checked before anything is sent.
+        refused(weft("pool", "set", "p-set", "--start", "21005", "--end", "21001"),
+                "runs backwards", status=2)
+        refused(weft("pool", "set", "p-set", "--end", "16777216"), "invalid pool end VNI",
+                status=2)
+        refused(weft("pool", "set", "p-set", "--start", "0"), "invalid pool start VNI",
+                status=2)
+        refused(weft("pool", "set", "p-set"), "nothing to change", status=2)
+        refused(weft("pool", "set", "p-set", "--end"), "requires an argument", status=2)
+        refused(weft("pool", "set", "p-set", "--vni", "5"), "--vni", status=2)
+        assert controller.get("vni-pools/p-set") == before
+        refused(weft("pool", "set", "no-such-pool", "--end", "5"), "no-such-pool")
+    finally:
+        weft("segment", "del", "seg-in-pool")
+        ok(weft("pool", "del", "p-set"))
+        ok(weft("pool", "del", "p-set-next"))
+
+
+# ---- optimistic concurrency: --if-match --------------------------------------------
+
+
+def revision_shown(weft, group, name):
+    """The revision 'weft GROUP show NAME' prints, as a string."""
+    return fields(ok(weft(group, "show", name)))["revision"]
+
+
+def test_show_prints_the_revision_that_if_match_takes(weft, controller):
+    ok(weft("segment", "add", "rev-cli", "--vni", "5330"))
+    try:
+        rev = revision_shown(weft, "segment", "rev-cli")
+        assert rev == str(controller.get("segments/rev-cli")["revision"])
+        ok(weft("segment", "set", "rev-cli", "--vlan", "130", "--if-match", rev))
+        api = controller.get("segments/rev-cli")
+        assert api["vlan"] == 130 and str(api["revision"]) != rev
+        assert revision_shown(weft, "segment", "rev-cli") == str(api["revision"])
+    finally:
+        weft("segment", "del", "rev-cli")
+
+
+def test_changed_object_is_refused_with_412(weft, controller):
+    """Two people read the same revision; the second change is refused and says
+    how to re-read the object, and nothing of it is applied."""
+    ok(weft("segment", "add", "race-cli", "--vni", "5331"))
+    try:
+        seen = revision_shown(weft, "segment", "race-cli")
+        ok(weft("segment", "set", "race-cli", "--vlan", "131", "--if-match", seen))
+        after_first = controller.get("segments/race-cli")
+
+        err = refused(weft("segment", "set", "race-cli", "--vlan", "132", "--if-match", seen),
+                      f"changed since revision {seen}", "nothing was done",
+                      "weft segment show race-cli")
+        assert err.startswith("weft: ") and err.count("\n") == 1, err
+        assert controller.get("segments/race-cli") == after_first
+        # The revision the message says to re-read is the one that works.
+        ok(weft("segment", "set", "race-cli", "--vlan", "132", "--if-match",
+                revision_shown(weft, "segment", "race-cli")))
+        assert controller.get("segments/race-cli")["vlan"] == 132
+
+        # del too: refused at an old revision, done at the current one.
+        refused(weft("segment", "del", "race-cli", "--if-match", seen), "changed since",
+                "weft segment show race-cli")
+        assert controller.api("GET", "segments/race-cli")[0] == 200
+        ok(weft("segment", "del", "race-cli", "--if-match",
+                revision_shown(weft, "segment", "race-cli")))
+        assert controller.api("GET", "segments/race-cli")[0] == 404
+    finally:
+        weft("segment", "del", "race-cli")
+
+
+@pytest.mark.parametrize("group,add,change", [
+    ("zone", ["zone", "add", "tz-rev"], ["--description", "x"]),
+    ("pool", ["pool", "add", "p-rev", "22000-22009"], ["--end", "22019"]),
+    ("port", ["port", "add", "vm-rev", "--host", "h-a", "--trunk", "10"], ["--mtu", "9000"]),
+])
+def test_if_match_on_every_revisioned_object(weft, controller, group, add, change):
+    name = add[2]
+    ok(weft(*add))
+    try:
+        stale = revision_shown(weft, group, name)
+        ok(weft(group, "set", name, *change, "--if-match", stale))
+        refused(weft(group, "set", name, "--description", "y", "--if-match", stale),
+                f"{group} '{name}' changed since revision {stale}")
+        refused(weft(group, "del", name, "--if-match", stale), "changed since")
+        ok(weft(group, "del", name, "--if-match", revision_shown(weft, group, name)))
+    finally:
+        weft(group, "del", name)
+
+
+def test_if_match_usage_errors_send_nothing(weft, controller):
+    ok(weft("zone", "add", "tz-ifm"))
+    try:
+        before = controller.get("transport-zones/tz-ifm")
+        for bad in ["abc", "0", "-1", "12x", "\"5\"", "99999999999999999999999"]:
+            refused(weft("zone", "set", "tz-ifm", "--description", "z", "--if-match", bad),
+                    f"invalid revision '{bad}'", status=2)
+        refused(weft("zone", "del", "tz-ifm", "--if-match"), "requires an argument", status=2)
+        # Only changes take it; the controller keeps no revision to match for
+        # forgetting a host.
+        refused(weft("zone", "add", "tz-x", "--if-match", "5"), "if-match", status=2)
+        refused(weft("zone", "show", "tz-ifm", "--if-match", "5"), "if-match", status=2)
+        refused(weft("host", "del", "h-x", "--if-match", "5"), "if-match", status=2)
+        assert controller.get("transport-zones/tz-ifm") == before
+    finally:
+        ok(weft("zone", "del", "tz-ifm"))
+
+
+@pytest.mark.parametrize("group,verb", [
+    ("zone", "set"), ("zone", "del"), ("pool", "set"), ("pool", "del"),
+    ("segment", "set"), ("segment", "del"), ("port", "set"), ("port", "del")])
+def test_if_match_is_in_the_help(weft, group, verb):
+    assert "--if-match REVISION" in ok(weft(group, verb, "--help"))
+
+
 # ---- segments -------------------------------------------------------------------
 
 
@@ -486,6 +626,81 @@ def test_invalid_controller_url_is_a_usage_error(weft):
             status=2)
 
 
+# ---- global options after the command --------------------------------------------------
+
+
+def test_global_options_after_the_command(weft, controller):
+    url, token = controller.url, str(controller.token_file)
+    want = controller.get("segments")
+    for args in (["segment", "list", "--controller", url, "--token-file", token, "-o", "json"],
+                 ["segment", "list", f"--controller={url}", f"--token-file={token}",
+                  "--output=json"],
+                 ["segment", "--controller", url, "-o", "json", "list", "--token-file", token],
+                 ["-o", "json", "segment", "list", "--token-file", token, "--controller", url]):
+        assert as_json(weft(*args, use_controller=False, token=False)) == want, args
+    got = as_json(weft("status", "-o", "json", "--controller", url, "--token-file", token,
+                       use_controller=False, token=False))
+    assert got["store"] == controller.get("status")["store"]
+    # Help follows the mode too.
+    out = ok(weft("segment", "add", "--help", "--controller", url, use_controller=False,
+                  token=False))
+    assert out.startswith("Usage: weft segment add NAME")
+    out = ok(weft("--help", "--controller", url, use_controller=False, token=False))
+    assert out.startswith("Usage: weft --controller URL")
+
+
+def test_last_controller_wins(weft, controller):
+    """As with any option given twice: the one after the command, over the one
+    before it and over WEFT_CONTROLLER."""
+    nobody = f"http://127.0.0.1:{free_port()}"
+    env = {"WEFT_CONTROLLER": nobody}
+    for args, extra in ((["--controller", nobody, "status"], {}),
+                        (["status"], env), (["--controller", nobody, "status"], env)):
+        result = weft(*args, "-o", "json", "--controller", controller.url, env=extra,
+                      use_controller=False)
+        assert as_json(result)["store"] == controller.get("status")["store"], args
+    refused(weft("status", "--controller", nobody, use_controller=False), nobody, status=3)
+
+
+def test_command_options_keep_their_values(weft, controller):
+    """In controller mode the command's parser knows every option: a value
+    that looks like a global option stays the value it was given to."""
+    ok(weft("segment", "add", "val-cli", "--vni", "5332", "--description", "--controller"))
+    try:
+        assert controller.get("segments/val-cli")["description"] == "--controller"
+        ok(weft("segment", "set", "val-cli", "--description", "-o"))
+        assert controller.get("segments/val-cli")["description"] == "-o"
+    finally:
+        ok(weft("segment", "del", "val-cli"))
+    # After "--", everything is an operand: here a segment name.
+    refused(weft("segment", "show", "--", "--controller"), "no segment '--controller'")
+
+
+def test_global_option_errors_after_the_command(weft, controller, tmp_path):
+    local = {"WEFT_SOCKET": str(tmp_path / "none.sock")}
+    # Without a controller, an abbreviation after the command cannot choose
+    # controller mode, and nothing is sent anywhere.
+    refused(weft("segment", "list", "--contr", controller.url, env=local,
+                 use_controller=False, token=False), "--controller in full", status=2)
+    refused(weft("segment", "list", "--controler", controller.url, env=local,
+                 use_controller=False, token=False), "--controler", status=2)
+    refused(weft("segment", "list", "--controller", env=local, use_controller=False,
+                 token=False), "requires an argument", status=2)
+    refused(weft("segment", "list", "--controller", "127.0.0.1:7080", use_controller=False,
+                 token=False), "invalid controller URL", status=2)
+    refused(weft("segment", "list", "--controller=", use_controller=False, token=False),
+            "empty", status=2)
+    refused(weft("segment", "list", "--token-file=", use_controller=False), "empty", status=2)
+    # After "--" it is an operand, and weft stays local: the local command
+    # checks it as a VNI.
+    refused(weft("segment", "show", "--", "--controller", env=local, use_controller=False,
+                 token=False), "invalid VNI '--controller'", status=2)
+    # Unknown options after the command, in controller mode.
+    refused(weft("segment", "list", "--bogus"), "--bogus", "weft segment list --help",
+            status=2)
+    refused(weft("pool", "set", "p", "--range", "1-5"), "--range", status=2)
+
+
 def test_local_only_command_is_refused(weft):
     refused(weft("peer", "list"), "unknown command 'peer'", status=2)
 
@@ -494,7 +709,7 @@ def test_local_only_command_is_refused(weft):
 
 VERBS = {
     "zone": ["add", "set", "list", "show", "del"],
-    "pool": ["add", "list", "show", "del"],
+    "pool": ["add", "set", "list", "show", "del"],
     "segment": ["add", "set", "list", "show", "del"],
     "port": ["add", "set", "list", "show", "del"],
     "host": ["list", "show", "del"],

@@ -87,6 +87,34 @@ def test_weft_help_lists_commands(run):
     assert re.search(r"^\s+drop-reasons\s+\S", result.stdout, re.M), result.stdout
 
 
+def test_weft_global_options_after_the_command(run, drop_reasons_def):
+    """--controller, --token-file, -o and -s may follow the command too (drop-reasons
+    needs neither weftd nor a controller)."""
+    for args in (["-o", "json", "--token-file", "/nonexistent", "-s", "/nonexistent"],
+                 ["--controller", "http://127.0.0.1:9", "-o", "json"],
+                 ["--controller=http://127.0.0.1:9", "--output=json"]):
+        result = run("weft", "drop-reasons", *args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert [(r["name"], r["help"]) for r in json.loads(result.stdout)] == drop_reasons_def
+    # Controller mode has no local-only commands, wherever --controller is.
+    result = run("weft", "peer", "list", "--controller", "http://127.0.0.1:9")
+    assert result.returncode == 2 and "unknown command 'peer'" in result.stderr
+    assert "--controller" in run("weft", "--help").stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--contr", "http://127.0.0.1:9"], "write --controller in full"),
+    (["--controller"], "'--controller' requires an argument"),
+    (["--token-file="], "--token-file is empty"),
+    (["--controler=http://127.0.0.1:9"], "'--controler"),
+])
+def test_weft_global_option_errors_after_the_command(run, args, message):
+    result = run("weft", "drop-reasons", *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert message in result.stderr, result.stderr
+
+
 def test_drop_reasons_help(run):
     result = run("weft", "drop-reasons", "--help")
     assert result.returncode == 0
