@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import pytest
 from scapy.all import ARP, Dot1Q, Ether, ICMP, IP, raw
 
+from capture_fields import tshark_rows
 from lab import Lab, counter_delta
 
 MAC_A = "02:00:00:00:10:01"
@@ -94,15 +95,11 @@ def test_trunk_egress_carries_the_segment_vlan(topo):
     capture on t's eth0 while a1 (5001) and d1 (5002, across VXLAN) ping t shows
     only 802.1Q tags 101 and 102, each with the right inner source address, and no
     untagged frame."""
-    import subprocess
     g = topo.g
     with topo.lab.capture(g.t, "eth0") as pcap:
         assert g.a1.ping(T101, count=2)
         assert g.d1.ping(T102, count=2)
-    out = subprocess.run(["tshark", "-r", str(pcap), "-T", "fields", "-e", "vlan.id",
-                          "-e", "ip.src", "-e", "ip.dst", "-Y", "icmp"],
-                         capture_output=True, text=True, check=True).stdout
-    rows = [line.split("\t") for line in out.splitlines() if line.strip()]
+    rows = list(tshark_rows(pcap, "vlan.id", "ip.src", "ip.dst", display_filter="icmp"))
     requests_in = {(vid, src) for vid, src, dst in rows if dst in (T101, T102)}
     assert requests_in == {("101", IP_A), ("102", IP_B)}, rows
     assert all(vid in ("101", "102") for vid, _, _ in rows), rows
