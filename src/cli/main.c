@@ -137,11 +137,11 @@ int main(int argc, char **argv)
     int opt, status;
 
     argv[0] = prog_name;
-    /* '+': stop at the command name; what follows belongs to the command. */
-    while ((opt = getopt_long(argc, argv, "+s:o:hV", long_options, NULL)) != -1) {
+    /* '+': stop at the command name; what follows belongs to the command.
+     * After --help nothing counts but a --controller, which chooses the help. */
+    while (!help && (opt = getopt_long(argc, argv, "+s:o:hV", long_options, NULL)) != -1) {
         switch (opt) {
         case 'h':
-            /* Which help depends on --controller, which may come after. */
             help = true;
             break;
         case 'V':
