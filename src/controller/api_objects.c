@@ -1276,7 +1276,8 @@ int api_object_patch(struct api *api, const struct api_kind *kind, const char *n
 
     for (int attempt = 0; attempt < API_TXN_RETRIES; attempt++) {
         json_t *old = NULL, *obj = NULL;
-        uint64_t rev, new_rev;
+        uint64_t rev = 0,
+                 new_rev = 0; /* set by api_load_current() on success; gcc -O3 cannot tell */
         int e;
 
         api_txn_clear(&txn);
