@@ -9,7 +9,8 @@ guests a1/b1 on TAP ports and a2/b2 on AF_PACKET ports, segment 5001. For the
 whole run, all at once:
 
 * traffic: TCP (4 streams a1 -> b1), 64-byte UDP (4 flows a2 -> b2), both in
-  10-second rounds started again as they end;
+  10-second rounds started again as they end (a minute in which host a takes
+  fewer than 100,000 frames fails the run);
 * MAC churn: bursts of frames from 500 new source MACs at a time out of a1 (the
   learn lock, the MAC table filling and aging out every 5 s under the workers);
 * configuration churn, every 2 s on both hosts: a segment with a TAP port and a
@@ -68,23 +69,33 @@ class Soak:
         hosts = {"a": self.a, "b": self.b}
         self.g = {name: hosts[h].add_guest(name, f"{ip}/24", segment=VNI, backend=backend)
                   for name, (h, ip, backend) in GUESTS.items()}
-        for name in ("b1", "b2"):
-            self.procs[f"srv-{name}"] = self.g[name].popen(["iperf3", "-s", "-B", self.g[name].ip])
-        time.sleep(0.5)
+        self.last_rx = 0
 
     def keep_traffic(self):
-        """Starts each load again when it has ended."""
+        """Starts each load again when it has ended, each round against a server of
+        its own on a new port (an iperf3 server whose test broke off, as when a
+        weftd is killed, may wait a long time before it takes another)."""
         loads = {
-            "tcp": (self.g["a1"], ["iperf3", "-c", self.g["b1"].ip, "-P", "4", "-t", "10",
-                                   "--connect-timeout", "2000"]),
-            "udp": (self.g["a2"], ["iperf3", "-c", self.g["b2"].ip, "-u", "-b", "20M", "-l",
-                                   "64", "-P", "4", "-t", "10", "--connect-timeout", "2000"]),
+            "tcp": ("a1", "b1", ["-P", "4", "-t", "10"]),
+            "udp": ("a2", "b2", ["-u", "-b", "20M", "-l", "64", "-P", "4", "-t", "10"]),
         }
-        for name, (guest, cmd) in loads.items():
+        for i, (name, (client, server, opts)) in enumerate(loads.items()):
             proc = self.procs.get(name)
-            if proc is None or proc.poll() is not None:
-                self.procs[name] = guest.popen(cmd, stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL)
+            if proc is not None and proc.poll() is None:
+                continue
+            old = self.procs.pop(f"{name}-server", None)
+            if old is not None:
+                old.kill()
+                old.wait()
+            port = 5201 + 2 * (self.round % 200) + i
+            srv = self.g[server]
+            self.procs[f"{name}-server"] = srv.popen(["iperf3", "-s", "-1", "-B", srv.ip, "-p",
+                                                      str(port)], stdout=subprocess.DEVNULL,
+                                                     stderr=subprocess.DEVNULL)
+            time.sleep(0.2)
+            self.procs[name] = self.g[client].popen(
+                ["iperf3", "-c", srv.ip, "-p", str(port), *opts, "--connect-timeout", "2000"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def mac_churn(self):
         self.g["a1"].run(["/usr/bin/python3", "-c", CHURN, "500"], check=False, timeout=30)
@@ -141,6 +152,13 @@ class Soak:
                 next_check = now + 5
             if now >= next_report:
                 stats = self.a.stats()
+                # Traffic must keep flowing, restarts and all: millions of frames a
+                # minute when it does, so a tenth of a million is a stall.
+                rx = stats["total"]["rx_packets"]
+                if rx - self.last_rx < 100000:
+                    raise labmod.LabError(f"traffic stalled: host a took {rx - self.last_rx} "
+                                          "frames in the last minute")
+                self.last_rx = rx
                 print(f"[{(now - start) / 60:5.1f} min] rounds {self.round} changes "
                       f"{self.changes} churned MACs {self.churned} restarts {self.restarts}; "
                       f"host a: rx {stats['total']['rx_packets']} mac_learned "
