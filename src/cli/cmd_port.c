@@ -558,6 +558,7 @@ static void port_show_print_table(json_t *port)
                         cli_json_str(port, "io_error", "?"));
     } else {
         cli_print_field("io", "%s", cli_json_str(port, "io", "-"));
+        cli_print_field("queues", "%lld", cli_json_int(port, "queues"));
     }
     cli_print_field("mode", "%s", cli_json_str(port, "mode", "-"));
     if (strcmp(cli_json_str(port, "mode", ""), "trunk") == 0) {
