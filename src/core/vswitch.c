@@ -14,7 +14,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stddef.h>
 #include <stdlib.h>
 
 #include "core/arp.h"
@@ -327,26 +326,33 @@ static_assert(sizeof(struct vswitch_counters) % sizeof(uint64_t) == 0, "counters
 static_assert(sizeof(struct vswitch_stats) % sizeof(uint64_t) == 0, "stats are u64");
 #define COUNTERS_U64 (sizeof(struct vswitch_counters) / sizeof(uint64_t))
 
-/* The sum over workers of one object's counters: the offset of its counters in
- * each worker's array of that kind (port, segment, VTEP). */
-static void counters_sum(const struct vswitch *sw, size_t array_offset, uint32_t index,
+/* The kinds of object a worker keeps counters for, one array each. */
+enum counters_kind { COUNTERS_PORT, COUNTERS_SEGMENT, COUNTERS_VTEP };
+
+static struct vswitch_counters *worker_counters(const struct vswitch_worker *w,
+                                                enum counters_kind kind)
+{
+    return kind == COUNTERS_PORT      ? w->port_ctr
+           : kind == COUNTERS_SEGMENT ? w->seg_ctr
+                                      : w->vtep_ctr;
+}
+
+/* The sum over workers of one object's counters. */
+static void counters_sum(const struct vswitch *sw, enum counters_kind kind, uint32_t index,
                          struct vswitch_counters *out)
 {
     memset(out, 0, sizeof *out);
     for (uint32_t i = 0; i < sw->n_workers; i++) {
-        const struct vswitch_counters *array =
-            *(struct vswitch_counters *const *)((const char *)sw->workers[i] + array_offset);
-        sum_u64((uint64_t *)out, (const uint64_t *)&array[index], COUNTERS_U64);
+        const struct vswitch_counters *c = &worker_counters(sw->workers[i], kind)[index];
+        sum_u64((uint64_t *)out, (const uint64_t *)c, COUNTERS_U64);
     }
 }
 
 /* Zeroes one object's counters in every worker (it is new, or its id reused). */
-static void counters_clear(struct vswitch *sw, size_t array_offset, uint32_t index)
+static void counters_clear(struct vswitch *sw, enum counters_kind kind, uint32_t index)
 {
     for (uint32_t i = 0; i < sw->n_workers; i++) {
-        struct vswitch_counters *array =
-            *(struct vswitch_counters **)((char *)sw->workers[i] + array_offset);
-        memset(&array[index], 0, sizeof array[index]);
+        memset(&worker_counters(sw->workers[i], kind)[index], 0, sizeof(struct vswitch_counters));
     }
 }
 
@@ -535,7 +541,7 @@ static int vtep_get(struct vswitch *sw, const struct ip_addr *addr, uint32_t *vt
     }
     struct vs_vtep *v = &sw->vteps[id];
     memset(v, 0, sizeof *v);
-    counters_clear(sw, offsetof(struct vswitch_worker, vtep_ctr), id);
+    counters_clear(sw, COUNTERS_VTEP, id);
     error = vxlan_template_init(&v->tmpl, local, addr, sw->cfg.vxlan_port, sw->cfg.udp_checksum_v4);
     if (!error) {
         uint32_t other;
@@ -578,7 +584,7 @@ int vswitch_vtep_counters(const struct vswitch *sw, uint32_t vtep, struct vswitc
     if (!vswitch_vtep_addr(sw, vtep)) {
         return ENOENT;
     }
-    counters_sum(sw, offsetof(struct vswitch_worker, vtep_ctr), vtep, out);
+    counters_sum(sw, COUNTERS_VTEP, vtep, out);
     return 0;
 }
 
@@ -819,7 +825,7 @@ int vswitch_port_add(struct vswitch *sw, const struct port_config *cfg, uint16_t
         return ENOSPC;
     }
     memset(&sw->ports[id], 0, sizeof sw->ports[id]);
-    counters_clear(sw, offsetof(struct vswitch_worker, port_ctr), id);
+    counters_clear(sw, COUNTERS_PORT, id);
     error = port_attach(sw, (uint16_t)id, cfg);
     if (!error) {
         *port = (uint16_t)id;
@@ -886,7 +892,7 @@ int vswitch_port_counters(const struct vswitch *sw, uint16_t port, struct vswitc
     if (!port_valid(sw, port)) {
         return ENOENT;
     }
-    counters_sum(sw, offsetof(struct vswitch_worker, port_ctr), port, out);
+    counters_sum(sw, COUNTERS_PORT, port, out);
     return 0;
 }
 
@@ -916,7 +922,7 @@ int vswitch_segment_add(struct vswitch *sw, const struct segment_config *cfg, ui
     memset(seg, 0, sizeof *seg);
     seg->id = id;
     seg->cfg = *cfg;
-    counters_clear(sw, offsetof(struct vswitch_worker, seg_ctr), id);
+    counters_clear(sw, COUNTERS_SEGMENT, id);
     if (cfg->bum == BUM_MULTICAST) {
         error = vtep_get(sw, &cfg->mcast_group, &seg->mcast_vtep);
         if (error) {
@@ -1045,7 +1051,7 @@ int vswitch_segment_counters(const struct vswitch *sw, uint32_t segment,
     if (!segment_valid(sw, segment)) {
         return ENOENT;
     }
-    counters_sum(sw, offsetof(struct vswitch_worker, seg_ctr), segment, out);
+    counters_sum(sw, COUNTERS_SEGMENT, segment, out);
     return 0;
 }
 
