@@ -207,8 +207,9 @@ for _ in range(int(sys.argv[2])):
 
 @pytest.mark.parametrize("guest", ["a1", "a2"], ids=["tap", "afpacket"])
 def test_frames_weftd_could_not_take_are_counted(topo, guest):
-    """weftd stopped (SIGSTOP) while a guest sends 5000 datagrams: its TAP's queue (or
-    its AF_PACKET ring) overflows in the kernel. Once weftd runs again, the port's
+    """weftd stopped (SIGSTOP) while a guest sends 20000 datagrams: its TAP's queue
+    (about 2000 frames with the qdisc's) or its AF_PACKET ring (about 4000 small
+    frames) overflows in the kernel. Once weftd runs again, the port's
     ring_overflow drops say so within a few seconds, instead of the loss being
     invisible to `weft stats`."""
     import signal
@@ -224,12 +225,11 @@ def test_frames_weftd_could_not_take_are_counted(topo, guest):
     before = overflow()
     a.weftd.send_signal(signal.SIGSTOP)
     try:
-        g.run(["/usr/bin/python3", "-c", BLAST, dst, 5000], timeout=60)
+        g.run(["/usr/bin/python3", "-c", BLAST, dst, 20000], timeout=60)
     finally:
         a.weftd.send_signal(signal.SIGCONT)
     deadline = time.monotonic() + 5
-    while overflow() == before:
-        assert time.monotonic() < deadline, "the overflow was not counted"
+    while overflow() - before < 5000:  # counted once a second, all at once or in parts
+        assert time.monotonic() < deadline, f"{overflow() - before} counted of >= 5000 lost"
         time.sleep(0.3)
-    assert overflow() - before >= 1000
     assert g.wait_ping(dst)
