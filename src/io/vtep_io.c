@@ -387,7 +387,6 @@ uint32_t vtep_io_rx_burst(struct vtep_io *io, struct pkt_pool *pool, struct pkt 
     }
     int r = have ? recvmmsg(io->rx_fd, msgs, have, MSG_DONTWAIT, NULL) : 0;
     uint32_t got = r > 0 ? (uint32_t)r : 0;
-    io->rx_drained = have == want && got < want;
     for (uint32_t i = 0; i < got; i++) {
         struct pkt *p = bufs[i];
         struct msghdr *mh = &msgs[i].msg_hdr;

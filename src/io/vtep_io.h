@@ -52,7 +52,6 @@ struct vtep_io {
     uint8_t *rx_straddle;      /* the datagram of a run that spans buffer and spill */
     uint64_t tx_gso_sends;     /* super-frames sent with UDP GSO */
     bool shared;               /* one of a group: see vtep_io_open() */
-    bool rx_drained;           /* the last rx_burst() found fewer datagrams than it took */
 };
 
 /* Most buffers one vtep_io_rx_burst() can fill per datagram received: the
@@ -71,9 +70,7 @@ int vtep_io_open(const struct ip_addr *local, uint16_t port, bool shared, struct
 void vtep_io_close(struct vtep_io *io);
 /* Receives datagrams into up to max buffers (at least VTEP_IO_GRO_SEGS: one
  * system call takes max / VTEP_IO_GRO_SEGS coalesced runs); each buffer holds
- * one UDP payload and meta.outer_src the sender. Afterwards io->rx_drained
- * says whether the socket was emptied (another call now would find nothing:
- * the caller can go back to waiting without paying that system call). */
+ * one UDP payload and meta.outer_src the sender. */
 uint32_t vtep_io_rx_burst(struct vtep_io *io, struct pkt_pool *pool, struct pkt **pkts,
                           uint32_t max);
 /* Sends n encapsulated frames (starting at the outer IP header) to dsts[i]. */

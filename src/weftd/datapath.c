@@ -140,11 +140,6 @@ void weftd_port_input(struct weftd_worker *w, struct weftd_port *port)
         }
         vswitch_worker_input_port(w->sw, port->id, pkts, n, now, &out);
         dispatch(&out);
-        /* A short burst emptied the device (or the pool): another read now would
-         * only say EAGAIN, a system call per wake-up for nothing. */
-        if (n < WEFTD_BURST / 2) {
-            break;
-        }
     }
 }
 
@@ -163,9 +158,6 @@ void weftd_vtep_input(struct weftd_worker *w, struct vtep_io *vtep)
         }
         vswitch_worker_input_vxlan(w->sw, pkts, n, now, &out);
         dispatch(&out);
-        if (vtep->rx_drained) {
-            break;
-        }
     }
 }
 
