@@ -272,39 +272,22 @@ static int make_dirs(const char *path, mode_t mode)
     return mkdir(buf, mode) && errno != EEXIST ? errno : 0;
 }
 
-static int watch(struct weftd *d, int fd, struct weftd_source *src, enum weftd_source_kind kind,
-                 void *ptr)
-{
-    *src = (struct weftd_source){kind, ptr};
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = src};
-    return epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
-}
-
+/* Worker 0's VTEP sockets, on the main loop's epoll (worker.c makes the rest). */
 static int open_vteps(struct weftd *d)
 {
-    const struct ip_addr *locals[2] = {&d->sw_config.local_vtep4, &d->sw_config.local_vtep6};
+    struct weftd_worker *w0 = &d->workers[0];
     char text[IP_ADDR_STRLEN];
 
+    w0->epoll_fd = d->epoll_fd;
+    int error = weftd_worker_open_vteps(d, w0);
     for (unsigned f = 0; f < 2; f++) {
-        const char *why = "";
-        if (ip_addr_is_zero(locals[f])) {
-            continue;
+        d->vtep[f] = w0->vtep[f];
+        if (!error && d->vtep[f]) {
+            log_info("VTEP %s listening on UDP %u", ip_addr_format(&d->vtep[f]->local, text),
+                     d->sw_config.vxlan_port);
         }
-        int error =
-            vtep_io_open(locals[f], d->sw_config.vxlan_port, d->n_workers > 1, &d->vtep[f], &why);
-        if (error) {
-            log_error("VTEP %s port %u: %s (%s)", ip_addr_format(locals[f], text),
-                      d->sw_config.vxlan_port, why, strerror(error));
-            return error;
-        }
-        error = watch(d, d->vtep[f]->rx_fd, &d->workers[0].vtep_source[f], SOURCE_VTEP, d->vtep[f]);
-        if (error) {
-            return error;
-        }
-        log_info("VTEP %s listening on UDP %u", ip_addr_format(locals[f], text),
-                 d->sw_config.vxlan_port);
     }
-    return 0;
+    return error;
 }
 
 static int setup(struct weftd *d)
@@ -341,8 +324,8 @@ static int setup(struct weftd *d)
     d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     struct itimerspec tick = {.it_interval = {1, 0}, .it_value = {1, 0}};
     if (d->signal_fd < 0 || d->timer_fd < 0 || timerfd_settime(d->timer_fd, 0, &tick, NULL) ||
-        watch(d, d->signal_fd, &d->signal_source, SOURCE_SIGNAL, NULL) ||
-        watch(d, d->timer_fd, &d->timer_source, SOURCE_TIMER, NULL)) {
+        weftd_watch(d->epoll_fd, d->signal_fd, &d->signal_source, SOURCE_SIGNAL, NULL) ||
+        weftd_watch(d->epoll_fd, d->timer_fd, &d->timer_source, SOURCE_TIMER, NULL)) {
         log_error("cannot set up signals and timers: %s", strerror(errno));
         return errno;
     }

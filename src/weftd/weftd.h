@@ -236,6 +236,13 @@ void weftd_agent_stop(struct weftd *d);
 
 /* ---- worker.c ---- */
 
+/* Registers fd with an epoll for EPOLLIN, its events naming src (filled in). */
+int weftd_watch(int epoll_fd, int fd, struct weftd_source *src, enum weftd_source_kind kind,
+                void *ptr);
+/* Opens worker w's VTEP sockets (one per configured family; a SO_REUSEPORT
+ * group with several workers) and registers them with w->epoll_fd. 0 or an
+ * errno (logged). */
+int weftd_worker_open_vteps(struct weftd *d, struct weftd_worker *w);
 /* Makes d->n_workers workers: worker 0 from d's pool, epoll and VTEPs (open
  * already), the others with their own, started. 0 or an errno (logged). */
 int weftd_workers_start(struct weftd *d);

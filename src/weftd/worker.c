@@ -112,18 +112,42 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int worker_watch(struct weftd_worker *w, int fd, struct weftd_source *src,
-                        enum weftd_source_kind kind, void *ptr)
+int weftd_watch(int epoll_fd, int fd, struct weftd_source *src, enum weftd_source_kind kind,
+                void *ptr)
 {
     *src = (struct weftd_source){kind, ptr};
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = src};
-    return epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
+    return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
+}
+
+int weftd_worker_open_vteps(struct weftd *d, struct weftd_worker *w)
+{
+    const struct ip_addr *locals[2] = {&d->sw_config.local_vtep4, &d->sw_config.local_vtep6};
+    char text[IP_ADDR_STRLEN];
+
+    for (unsigned f = 0; f < 2; f++) {
+        const char *why = "";
+        if (ip_addr_is_zero(locals[f])) {
+            continue;
+        }
+        int error =
+            vtep_io_open(locals[f], d->sw_config.vxlan_port, d->n_workers > 1, &w->vtep[f], &why);
+        if (!error) {
+            error = weftd_watch(w->epoll_fd, w->vtep[f]->rx_fd, &w->vtep_source[f], SOURCE_VTEP,
+                                w->vtep[f]);
+        }
+        if (error) {
+            log_error("VTEP %s port %u (worker %u): %s (%s)", ip_addr_format(locals[f], text),
+                      d->sw_config.vxlan_port, w->id, why, strerror(error));
+            return error;
+        }
+    }
+    return 0;
 }
 
 /* Worker i > 0: pool, switch worker, epoll, eventfd, VTEP sockets. */
 static int worker_open(struct weftd *d, struct weftd_worker *w)
 {
-    const struct ip_addr *locals[2] = {&d->sw_config.local_vtep4, &d->sw_config.local_vtep6};
     int error;
 
     w->pool = pkt_pool_create_tiered(WEFTD_POOL_SIZE, PKT_DEFAULT_DATA_ROOM, 256, 65536 + 64);
@@ -134,24 +158,10 @@ static int worker_open(struct weftd *d, struct weftd_worker *w)
         log_error("worker %u: cannot create its pool, epoll or eventfd", w->id);
         return ENOMEM;
     }
-    if ((error = worker_watch(w, w->wake_fd, &w->wake_source, SOURCE_WAKE, NULL))) {
+    if ((error = weftd_watch(w->epoll_fd, w->wake_fd, &w->wake_source, SOURCE_WAKE, NULL))) {
         return error;
     }
-    for (unsigned f = 0; f < 2; f++) {
-        const char *why = "";
-        if (ip_addr_is_zero(locals[f])) {
-            continue;
-        }
-        error = vtep_io_open(locals[f], d->sw_config.vxlan_port, true, &w->vtep[f], &why);
-        if (!error) {
-            error = worker_watch(w, w->vtep[f]->rx_fd, &w->vtep_source[f], SOURCE_VTEP, w->vtep[f]);
-        }
-        if (error) {
-            log_error("worker %u: VTEP socket: %s (%s)", w->id, why, strerror(error));
-            return error;
-        }
-    }
-    return 0;
+    return weftd_worker_open_vteps(d, w);
 }
 
 static void worker_close(struct weftd_worker *w)
@@ -216,16 +226,26 @@ static void wake_all(struct weftd *d)
     }
 }
 
+/* Sets one of the flags the workers watch (pause_requested, stopping) under the
+ * pause lock, so that a parked worker cannot miss the change, and with wake,
+ * makes every worker's epoll_wait() return to see it. */
+static void workers_flag(struct weftd *d, bool *flag, bool value, bool wake)
+{
+    pthread_mutex_lock(&d->pause_lock);
+    __atomic_store_n(flag, value, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&d->pause_cond);
+    pthread_mutex_unlock(&d->pause_lock);
+    if (wake) {
+        wake_all(d);
+    }
+}
+
 void weftd_workers_stop(struct weftd *d)
 {
     if (d->n_workers <= 1) {
         return;
     }
-    pthread_mutex_lock(&d->pause_lock);
-    __atomic_store_n(&d->stopping, true, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&d->pause_cond);
-    pthread_mutex_unlock(&d->pause_lock);
-    wake_all(d);
+    workers_flag(d, &d->stopping, true, true);
     for (uint32_t i = 1; i < d->n_workers; i++) {
         pthread_join(d->workers[i].thread, NULL);
         worker_close(&d->workers[i]);
@@ -237,10 +257,7 @@ void weftd_workers_pause(struct weftd *d)
     if (d->n_workers <= 1) {
         return;
     }
-    pthread_mutex_lock(&d->pause_lock);
-    __atomic_store_n(&d->pause_requested, true, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&d->pause_lock);
-    wake_all(d);
+    workers_flag(d, &d->pause_requested, true, true);
     pthread_mutex_lock(&d->pause_lock);
     while (d->n_paused < d->n_workers - 1) {
         pthread_cond_wait(&d->pause_cond, &d->pause_lock);
@@ -250,11 +267,7 @@ void weftd_workers_pause(struct weftd *d)
 
 void weftd_workers_resume(struct weftd *d)
 {
-    if (d->n_workers <= 1) {
-        return;
+    if (d->n_workers > 1) {
+        workers_flag(d, &d->pause_requested, false, false);
     }
-    pthread_mutex_lock(&d->pause_lock);
-    __atomic_store_n(&d->pause_requested, false, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&d->pause_cond);
-    pthread_mutex_unlock(&d->pause_lock);
 }
