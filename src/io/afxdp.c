@@ -274,6 +274,11 @@ static int afxdp_open_mode(const struct port_io_args *args, bool native_only, st
     bool zerocopy = false;
     int err, saved_ns, fd = -1;
 
+    if (args->shared_tx) { /* "auto" then takes TPACKET_V3, giving this reason */
+        *why = "AF_XDP rings have one producer: run weftd with --workers 1";
+        free(x);
+        return ENOTSUP;
+    }
     if (!x) {
         *why = "out of memory";
         return ENOMEM;

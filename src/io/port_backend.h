@@ -56,6 +56,9 @@ struct port_io_args {
      * flows over them by hash. EINVAL when the device exists single-queue.
      * Other backends ignore it. */
     bool multi_queue;
+    /* Several threads will send on the port (weftd --workers > 1): a backend
+     * whose transmit path has one producer (AF_XDP) refuses, and says so. */
+    bool shared_tx;
 };
 
 struct port_backend {

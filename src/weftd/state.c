@@ -264,30 +264,13 @@ static int ctl_port_open(struct weftd_port *port, const struct port_io_args *arg
     return port->backend->open(args, &port->io, why);
 }
 
-/* Opens the port's device as its backend says, but: with several workers an
- * AF_XDP port is refused (its rings have one producer and one consumer, and
- * every worker sends) and "auto" picks TPACKET_V3 for the same reason. */
-static int port_open_backend(const struct weftd *d, struct weftd_port *port,
-                             const struct port_io_args *args, struct port_io **io, const char **why)
+/* Opens the port's device as its backend (or, for the controller's ports,
+ * the device) says. */
+static int port_open_backend(struct weftd_port *port, const struct port_io_args *args,
+                             struct port_io **io, const char **why)
 {
-    if (d->n_workers > 1 && port->backend == &port_backend_afxdp) {
-        *why = "AF_XDP rings have one producer and one consumer: run weftd with --workers 1, "
-               "or use the afpacket backend";
-        return ENOTSUP;
-    }
-    if (port->from_controller) {
-        return ctl_port_open(port, args, why);
-    }
-    if (d->n_workers > 1 && port->backend == &port_backend_auto) {
-        int error = port_backend_afpacket.open(args, io, why);
-        if (!error) {
-            snprintf((*io)->mode_buf, sizeof(*io)->mode_buf, "%s (auto: AF_XDP needs --workers 1)",
-                     (*io)->mode);
-            (*io)->mode = (*io)->mode_buf;
-        }
-        return error;
-    }
-    return port->backend->open(args, io, why);
+    return port->from_controller ? ctl_port_open(port, args, why)
+                                 : port->backend->open(args, io, why);
 }
 
 /* With several workers, a TAP (or internal) port gets a queue per worker. */
@@ -309,9 +292,11 @@ static void port_close_queues(struct weftd_port *port)
 static enum weftd_status port_open_io(struct weftd *d, struct weftd_port *port, char *msg)
 {
     const char *why = "unknown error";
-    struct port_io_args args = {
-        .ifname = port->ifname, .netns = port->netns, .multi_queue = port_wants_queues(d, port)};
-    int error = port_open_backend(d, port, &args, &port->io, &why);
+    struct port_io_args args = {.ifname = port->ifname,
+                                .netns = port->netns,
+                                .multi_queue = port_wants_queues(d, port),
+                                .shared_tx = d->n_workers > 1};
+    int error = port_open_backend(port, &args, &port->io, &why);
 
     if (error == EINVAL && args.multi_queue) {
         /* Made single-queue before (by weftd with one worker, or by hand): one
@@ -320,7 +305,7 @@ static enum weftd_status port_open_io(struct weftd *d, struct weftd_port *port, 
                  "to have it made again with a queue per worker)",
                  port->name, port->ifname);
         args.multi_queue = false;
-        error = port_open_backend(d, port, &args, &port->io, &why);
+        error = port_open_backend(port, &args, &port->io, &why);
     }
     if (error) {
         port->io = NULL;
